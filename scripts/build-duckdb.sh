@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Compile DuckDB v2.0.0 (static, release) once per machine and install its
+# library and headers into the cache that build.rs links against:
+#   $VGI_CACHE_DIR/duckdb-v2.0.0/{lib/libduckdb.a,include/...}
+# A second run finds the cache and returns at once.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cache=${VGI_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vgi}
+dest=$cache/duckdb-v2.0.0
+if [ -f "$dest/READY" ]; then
+    exit 0
+fi
+mkdir -p "$cache"
+echo "vgi: compiling DuckDB v2.0.0 from source (about 40 minutes on 2 cores, once per machine)" >&2
+target=$cache/duckdb-build-target
+cargo build --release --locked \
+    --manifest-path "$here/tools/duckdb-build/Cargo.toml" \
+    --target-dir "$target"
+out=$(ls -d "$target"/release/build/libduckdb-sys-*/out 2>/dev/null | while read -r d; do
+    [ -f "$d/libduckdb.a" ] && echo "$d"; done | head -n 1)
+if [ -z "$out" ]; then
+    echo "vgi: libduckdb.a not found under $target" >&2
+    exit 1
+fi
+tmp=$(mktemp -d "$cache/duckdb-v2.0.0.XXXXXX")
+mkdir -p "$tmp/lib" "$tmp/include"
+cp "$out/libduckdb.a" "$tmp/lib/"
+(cd "$out/duckdb" && find src/include third_party \( -name '*.h' -o -name '*.hpp' -o -name '*.ipp' -o -name '*.inc' \) -print \
+    | tar cf - -T -) | tar xf - -C "$tmp/include"
+rm -rf "$dest"
+mv "$tmp" "$dest"
+touch "$dest/READY"
+echo "vgi: DuckDB installed in $dest" >&2

@@ -1,0 +1,1 @@
+//! Empty: this crate exists only to compile libduckdb-sys's bundled DuckDB.
