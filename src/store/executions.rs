@@ -1,0 +1,96 @@
+//! Whole-execution operations: listing and clearing.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::time::SystemTime;
+
+use super::paths::unhex;
+use super::BufferingStore;
+use crate::sdk::error::{Error, Result};
+
+impl BufferingStore {
+    /// Remove all state of `exec`; succeeds if there is none.
+    pub fn clear(&self, exec: &[u8]) -> Result<()> {
+        let dir = self.exec_dir(exec)?;
+        self.next_ids().retain(|log, _| !log.starts_with(&dir));
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", &dir, e)),
+        }
+    }
+
+    /// Every execution with state, as `(execution id, directory mtime)`, oldest
+    /// first. The mtime changes when the execution's first log, key-value
+    /// entry or queue item is created, not on every write.
+    pub fn list_executions(&self) -> Result<Vec<(Vec<u8>, SystemTime)>> {
+        let root = self.root();
+        let entries = fs::read_dir(root).map_err(|e| Error::io("list", root, e))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("list", root, e))?;
+            let Some(exec) = entry.file_name().to_str().and_then(unhex) else {
+                continue;
+            };
+            let path = entry.path();
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("inspect", &path, e)),
+            };
+            if exec.is_empty() || !meta.is_dir() {
+                continue;
+            }
+            let mtime = meta
+                .modified()
+                .map_err(|e| Error::io("inspect", &path, e))?;
+            out.push((exec, mtime));
+        }
+        out.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::test_store;
+
+    #[test]
+    fn clear_removes_everything_of_one_execution() {
+        let (_dir, store) = test_store();
+        for exec in [&b"e1"[..], b"e2"] {
+            store.append(exec, b"n", b"k", b"v").unwrap();
+            store.kv_put(exec, b"k", b"v").unwrap();
+            store.queue_push(exec, &[b"q".to_vec()]).unwrap();
+        }
+        store.clear(b"e1").unwrap();
+        store.clear(b"e1").unwrap();
+        store.clear(b"never").unwrap();
+        assert!(store.scan(b"e1", b"n", b"k", -1, 10).unwrap().is_empty());
+        assert_eq!(store.kv_get(b"e1", b"k").unwrap(), None);
+        assert_eq!(store.queue_pop(b"e1", "t").unwrap(), None);
+        assert_eq!(store.scan(b"e2", b"n", b"k", -1, 10).unwrap().len(), 1);
+        assert_eq!(store.append(b"e1", b"n", b"k", b"again").unwrap(), 0);
+    }
+
+    #[test]
+    fn lists_executions() {
+        let (_dir, store) = test_store();
+        assert!(store.list_executions().unwrap().is_empty());
+        let id = crate::store::new_execution_id();
+        store.kv_put(&id, b"k", b"v").unwrap();
+        store.append(b"x", b"n", b"k", b"v").unwrap();
+        std::fs::write(store.root().join("stray-file"), b"").unwrap();
+        std::fs::write(store.root().join("abcd"), b"").unwrap();
+        let mut ids: Vec<Vec<u8>> = store
+            .list_executions()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        ids.sort();
+        let mut expected = vec![id, b"x".to_vec()];
+        expected.sort();
+        assert_eq!(ids, expected);
+    }
+}

@@ -1,0 +1,147 @@
+//! On-disk layout and naming. Every name derived from caller bytes is
+//! lowercase hex, so no input can escape the store root.
+//!
+//! ```text
+//! <root>/<hex exec>/log/<hex ns>-<hex key>/<id:020>.bin   append logs
+//! <root>/<hex exec>/kv/k-<hex key>                        key-value entries
+//! <root>/<hex exec>/queue/<id:020>.bin                    work queue
+//! ```
+//!
+//! Files whose name starts with [`TMP_PREFIX`] are in-flight writes or claims
+//! and are never listed.
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+
+use super::BufferingStore;
+use crate::sdk::error::{Error, Result};
+
+/// Prefix of temporary files (unpublished writes, claimed queue items).
+pub(crate) const TMP_PREFIX: &str = ".tmp-";
+
+const ENTRY_SUFFIX: &str = ".bin";
+const ID_DIGITS: usize = 20;
+/// Longest file name most filesystems accept.
+const NAME_MAX: usize = 255;
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
+}
+
+/// Inverse of [`hex`]; `None` for anything [`hex`] cannot produce.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    let raw = s.as_bytes();
+    if !raw.len().is_multiple_of(2) {
+        return None;
+    }
+    raw.chunks(2)
+        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
+        .collect()
+}
+
+/// File name of log or queue entry `id`.
+pub(crate) fn entry_name(id: i64) -> String {
+    format!("{id:0width$}{ENTRY_SUFFIX}", width = ID_DIGITS)
+}
+
+/// The id of an entry file name, or `None` for any other name.
+pub(crate) fn parse_entry_name(name: &OsStr) -> Option<i64> {
+    let digits = name.to_str()?.strip_suffix(ENTRY_SUFFIX)?;
+    if digits.len() != ID_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn checked(what: &str, name: String) -> Result<String> {
+    if name.len() > NAME_MAX {
+        return Err(Error::InvalidArgument(format!(
+            "{what} is too long for a file name ({} bytes once hex-encoded, limit {NAME_MAX})",
+            name.len()
+        )));
+    }
+    Ok(name)
+}
+
+impl BufferingStore {
+    /// Directory holding everything of execution `exec` (which must be non-empty).
+    pub(crate) fn exec_dir(&self, exec: &[u8]) -> Result<PathBuf> {
+        if exec.is_empty() {
+            return Err(Error::InvalidArgument("execution id is empty".into()));
+        }
+        Ok(self.root().join(checked("execution id", hex(exec))?))
+    }
+
+    /// Directory of the `(ns, key)` append log.
+    pub(crate) fn log_dir(&self, exec: &[u8], ns: &[u8], key: &[u8]) -> Result<PathBuf> {
+        let name = checked("namespace + key", format!("{}-{}", hex(ns), hex(key)))?;
+        Ok(self.exec_dir(exec)?.join("log").join(name))
+    }
+
+    /// Directory of the key-value entries.
+    pub(crate) fn kv_dir(&self, exec: &[u8]) -> Result<PathBuf> {
+        Ok(self.exec_dir(exec)?.join("kv"))
+    }
+
+    /// File of key-value entry `key`.
+    pub(crate) fn kv_path(&self, exec: &[u8], key: &[u8]) -> Result<PathBuf> {
+        Ok(self
+            .kv_dir(exec)?
+            .join(checked("key", format!("k-{}", hex(key)))?))
+    }
+
+    /// Directory of the work queue.
+    pub(crate) fn queue_dir(&self, exec: &[u8]) -> Result<PathBuf> {
+        Ok(self.exec_dir(exec)?.join("queue"))
+    }
+
+    /// Where log entry `id` of `(exec, ns, key)` is (or would be) stored, for error reports.
+    pub fn log_entry_path(&self, exec: &[u8], ns: &[u8], key: &[u8], id: i64) -> Result<PathBuf> {
+        Ok(self.log_dir(exec, ns, key)?.join(entry_name(id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(unhex(&hex(&all)).unwrap(), all);
+        assert_eq!(hex(b"/.."), "2f2e2e");
+        assert!(unhex("abc").is_none() && unhex("zz").is_none() && unhex("AB").is_none());
+    }
+
+    #[test]
+    fn entry_names() {
+        assert_eq!(entry_name(42), "00000000000000000042.bin");
+        assert_eq!(parse_entry_name(OsStr::new(&entry_name(42))), Some(42));
+        assert_eq!(
+            parse_entry_name(OsStr::new(&entry_name(i64::MAX))),
+            Some(i64::MAX)
+        );
+        for bad in [
+            ".tmp-1",
+            "42.bin",
+            "0000000000000000004x.bin",
+            "99999999999999999999.bin",
+        ] {
+            assert_eq!(parse_entry_name(OsStr::new(bad)), None, "{bad}");
+        }
+    }
+}
