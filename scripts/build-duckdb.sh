@@ -22,11 +22,17 @@ if [ -z "$out" ]; then
     echo "vgi: libduckdb.a not found under $target" >&2
     exit 1
 fi
+# Headers come from the same source archive the library was compiled from.
+crate_dir=$(cargo metadata --locked --format-version 1 \
+    --manifest-path "$here/tools/duckdb-build/Cargo.toml" |
+    python3 -c 'import json, os, sys
+m = json.load(sys.stdin)
+print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"] == "libduckdb-sys"))')
 tmp=$(mktemp -d "$cache/duckdb-v2.0.0.XXXXXX")
 mkdir -p "$tmp/lib" "$tmp/include"
 cp "$out/libduckdb.a" "$tmp/lib/"
-(cd "$out/duckdb" && find src/include third_party \( -name '*.h' -o -name '*.hpp' -o -name '*.ipp' -o -name '*.inc' \) -print \
-    | tar cf - -T -) | tar xf - -C "$tmp/include"
+tar xzf "$crate_dir/duckdb.tar.gz" -C "$tmp/include" --strip-components=1 \
+    --wildcards 'duckdb/src/include/*' 'duckdb/third_party/*.h' 'duckdb/third_party/*.hpp'
 rm -rf "$dest"
 mv "$tmp" "$dest"
 touch "$dest/READY"

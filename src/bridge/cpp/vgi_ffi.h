@@ -1,0 +1,99 @@
+// The C ABI between the C++ operator and the Rust SDK.
+//
+// Rust implements the functions of `VgiApi` (src/bridge/ffi.rs); C++
+// implements `vgi_bridge_init`. Arrow data crosses through the Arrow C
+// Data Interface. A function that can fail returns a non-zero status and
+// stores a message in `*error` (allocated by Rust, released with
+// `vgi_error_free`). Rust never unwinds into C++: panics are caught and
+// reported as errors.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "duckdb/common/arrow/arrow.hpp"
+
+extern "C" {
+
+typedef struct VgiRegistry VgiRegistry;
+typedef struct VgiFunction VgiFunction;
+typedef struct VgiBind VgiBind;
+typedef struct VgiExec VgiExec;
+typedef struct VgiProducer VgiProducer;
+
+//! A borrowed UTF-8 string (not NUL-terminated).
+typedef struct {
+	const char *ptr;
+	size_t len;
+} VgiStr;
+
+enum VgiFunctionFlags : uint32_t {
+	VGI_SINK_ORDER_DEPENDENT = 1u << 0,
+	VGI_SOURCE_ORDER_DEPENDENT = 1u << 1,
+	VGI_REQUIRES_INPUT_BATCH_INDEX = 1u << 2,
+	VGI_PROJECTION_PUSHDOWN = 1u << 3,
+};
+
+enum VgiParamKind : uint32_t {
+	VGI_PARAM_TABLE = 0,
+	VGI_PARAM_POSITIONAL = 1,
+	VGI_PARAM_NAMED = 2,
+	VGI_PARAM_VARARGS = 3,
+};
+
+//! The Rust functions the C++ side calls, handed over at load time (so the
+//! extension exports no symbol but its entry point).
+struct VgiApi {
+	// Registry: the functions one extension registers.
+	size_t (*registry_len)(const VgiRegistry *registry);
+	const VgiFunction *(*registry_get)(const VgiRegistry *registry, size_t index);
+	void (*error_free)(char *error);
+
+	// Function description, read at load time.
+	VgiStr (*fn_name)(const VgiFunction *fn);
+	VgiStr (*fn_description)(const VgiFunction *fn);
+	size_t (*fn_example_count)(const VgiFunction *fn);
+	VgiStr (*fn_example)(const VgiFunction *fn, size_t index);
+	uint32_t (*fn_flags)(const VgiFunction *fn);
+	size_t (*fn_param_count)(const VgiFunction *fn);
+	VgiStr (*fn_param_name)(const VgiFunction *fn, size_t index);
+	uint32_t (*fn_param_kind)(const VgiFunction *fn, size_t index);
+	//! Exports one field per parameter (a TABLE parameter as type null); the
+	//! caller owns `*out`. Fields whose parameter has a default carry it in
+	//! `*out_defaults` (a struct array of one row, same fields; the caller owns
+	//! it), absent defaults are NULL there.
+	int (*fn_param_schema)(const VgiFunction *fn, ArrowSchema *out, ArrowArray *out_defaults, char **error);
+
+	// Bind: the input table's schema and the constant arguments (a struct array
+	// of one row whose fields are named after the parameters) are moved in; the
+	// output schema is exported into `*out_schema`.
+	VgiBind *(*bind)(const VgiFunction *fn, ArrowSchema *input_schema, ArrowSchema *args_schema, ArrowArray *args, ArrowSchema *out_schema, char **error);
+	void (*bind_free)(VgiBind *bind);
+
+	// One execution of a bound call (one query's sink and source).
+	VgiExec *(*exec_start)(const VgiBind *bind, char **error);
+	//! Sink one input batch (a struct array, moved in). `batch_index` < 0: none.
+	int (*exec_process)(VgiExec *exec, ArrowArray *batch, int64_t batch_index, char **error);
+	//! Runs `combine` once over every state id; returns the number of finalize ids.
+	int (*exec_combine)(VgiExec *exec, size_t *finalize_count, char **error);
+	//! Opens the producer of finalize id number `index`.
+	VgiProducer *(*exec_finalize)(VgiExec *exec, size_t index, char **error);
+	//! Removes the execution's state from the store and frees it.
+	void (*exec_end)(VgiExec *exec);
+
+	//! Next output batch: 1 = `*out` holds a struct array (caller owns it),
+	//! 0 = exhausted, -1 = error.
+	int (*producer_next)(VgiProducer *producer, ArrowArray *out, char **error);
+	void (*producer_free)(VgiProducer *producer);
+};
+
+// Implemented in C++: registers the registry's functions with DuckDB. Throws
+// a DuckDB exception on failure (called through Rust's "C-unwind" ABI).
+void vgi_bridge_init(void *extension_loader, const VgiApi *api, const VgiRegistry *registry,
+                     const char *load_error);
+}
+
+namespace vgi {
+//! The Rust side, set once by vgi_bridge_init.
+const VgiApi &Api();
+} // namespace vgi

@@ -1,0 +1,355 @@
+#include "vgi_operator.hpp"
+
+#include "duckdb/execution/physical_plan_generator.hpp"
+#include "duckdb/main/client_context_state.hpp"
+#include "duckdb/planner/expression/bound_reference_expression.hpp"
+
+namespace vgi {
+
+//===--------------------------------------------------------------------===//
+// Errors and bound calls
+//===--------------------------------------------------------------------===//
+void ThrowRustError(const string &function, const char *phase, char *error) {
+	string message = error ? string(error) : string("unknown error");
+	Api().error_free(error);
+	throw InvalidInputException("%s: %s failed: %s", function, phase, message);
+}
+
+BoundCall::BoundCall(const VgiFunction *function_p, string name_p, uint32_t flags_p, VgiBind *bind_p,
+                     unique_ptr<ArrowSchemaWrapper> output_schema_p, ImportedSchema output_p)
+    : function(function_p), name(std::move(name_p)), flags(flags_p), bind(bind_p),
+      output_schema(std::move(output_schema_p)), output(std::move(output_p)) {
+}
+
+BoundCall::~BoundCall() {
+	Api().bind_free(bind);
+}
+
+//===--------------------------------------------------------------------===//
+// One execution's state in the store, removed at the end of the query
+//===--------------------------------------------------------------------===//
+//! Owns a VgiExec; Finish() removes its state from the store exactly once.
+class Execution {
+public:
+	explicit Execution(VgiExec *exec_p) : exec(exec_p) {
+	}
+	~Execution() {
+		Finish();
+	}
+	VgiExec *Get() {
+		return exec;
+	}
+	void Finish() {
+		lock_guard<mutex> guard(lock);
+		if (exec) {
+			Api().exec_end(exec);
+			exec = nullptr;
+		}
+	}
+
+private:
+	mutex lock;
+	VgiExec *exec;
+};
+
+//! Ends every execution a query started when the query ends, whether it
+//! succeeded, failed or was interrupted.
+class QueryExecutions : public ClientContextState {
+public:
+	void Add(shared_ptr<Execution> execution) {
+		lock_guard<mutex> guard(lock);
+		executions.push_back(std::move(execution));
+	}
+	void QueryEnd(ClientContext &context) override {
+		vector<shared_ptr<Execution>> ending;
+		{
+			lock_guard<mutex> guard(lock);
+			std::swap(ending, executions);
+		}
+		for (auto &execution : ending) {
+			execution->Finish();
+		}
+	}
+
+private:
+	mutex lock;
+	vector<shared_ptr<Execution>> executions;
+};
+
+//===--------------------------------------------------------------------===//
+// Physical operator
+//===--------------------------------------------------------------------===//
+class PhysicalVgiBuffering : public PhysicalOperator {
+public:
+	static constexpr const PhysicalOperatorType TYPE = PhysicalOperatorType::EXTENSION;
+
+	PhysicalVgiBuffering(PhysicalPlan &plan, vector<LogicalType> types, idx_t cardinality,
+	                     shared_ptr<BoundCall> call_p, vector<idx_t> input_columns_p)
+	    : PhysicalOperator(plan, TYPE, std::move(types), cardinality), call(std::move(call_p)),
+	      input_columns(std::move(input_columns_p)) {
+	}
+
+	shared_ptr<BoundCall> call;
+	//! Where each input column of the function sits in the child's chunks.
+	vector<idx_t> input_columns;
+
+	string GetName() const override {
+		return call->name;
+	}
+
+	// Sink
+	bool IsSink() const override {
+		return true;
+	}
+	bool ParallelSink() const override {
+		return !call->HasFlag(VGI_SINK_ORDER_DEPENDENT);
+	}
+	bool SinkOrderDependent() const override {
+		return call->HasFlag(VGI_SINK_ORDER_DEPENDENT);
+	}
+	unique_ptr<GlobalSinkState> GetGlobalSinkState(ClientContext &context) const override;
+	unique_ptr<LocalSinkState> GetLocalSinkState(ExecutionContext &context) const override;
+	SinkResultType Sink(ExecutionContext &context, DataChunk &chunk, OperatorSinkInput &input) const override;
+	SinkCombineResultType Combine(ExecutionContext &context, OperatorSinkCombineInput &input) const override;
+	SinkFinalizeType Finalize(Pipeline &pipeline, Event &event, ClientContext &context,
+	                          OperatorSinkFinalizeInput &input) const override;
+
+	// Source
+	bool IsSource() const override {
+		return true;
+	}
+	bool ParallelSource() const override {
+		return !call->HasFlag(VGI_SOURCE_ORDER_DEPENDENT);
+	}
+	OrderPreservationType SourceOrder() const override {
+		return call->HasFlag(VGI_SOURCE_ORDER_DEPENDENT) ? OrderPreservationType::FIXED_ORDER
+		                                                 : OrderPreservationType::NO_ORDER;
+	}
+	unique_ptr<GlobalSourceState> GetGlobalSourceState(ClientContext &context) const override;
+	unique_ptr<LocalSourceState> GetLocalSourceState(ExecutionContext &context,
+	                                                 GlobalSourceState &gstate) const override;
+	void SourceFinished(ClientContext &context, GlobalSourceState &gstate) const override;
+
+protected:
+	SourceResultType GetDataInternal(ExecutionContext &context, DataChunk &chunk,
+	                                 OperatorSourceInput &input) const override;
+};
+
+class VgiGlobalSinkState : public GlobalSinkState {
+public:
+	explicit VgiGlobalSinkState(shared_ptr<Execution> execution_p) : execution(std::move(execution_p)) {
+	}
+	shared_ptr<Execution> execution;
+	idx_t finalize_count = 0;
+};
+
+class VgiLocalSinkState : public LocalSinkState {
+public:
+	DataChunk input;
+	bool initialized = false;
+};
+
+unique_ptr<GlobalSinkState> PhysicalVgiBuffering::GetGlobalSinkState(ClientContext &context) const {
+	char *error = nullptr;
+	auto exec = Api().exec_start(call->bind, &error);
+	if (!exec) {
+		ThrowRustError(call->name, "init", error);
+	}
+	auto execution = make_shared_ptr<Execution>(exec);
+	context.registered_state->GetOrCreate<QueryExecutions>("vgi_query_executions")->Add(execution);
+	return make_uniq<VgiGlobalSinkState>(std::move(execution));
+}
+
+unique_ptr<LocalSinkState> PhysicalVgiBuffering::GetLocalSinkState(ExecutionContext &context) const {
+	return make_uniq<VgiLocalSinkState>();
+}
+
+SinkResultType PhysicalVgiBuffering::Sink(ExecutionContext &context, DataChunk &chunk,
+                                          OperatorSinkInput &input) const {
+	auto &gstate = input.global_state.Cast<VgiGlobalSinkState>();
+	auto &lstate = input.local_state.Cast<VgiLocalSinkState>();
+	if (chunk.size() == 0) {
+		return SinkResultType::NEED_MORE_INPUT;
+	}
+	if (!lstate.initialized) {
+		vector<LogicalType> types;
+		for (auto column : input_columns) {
+			types.push_back(chunk.data[column].GetType());
+		}
+		lstate.input.InitializeEmpty(types);
+		lstate.initialized = true;
+	}
+	for (idx_t i = 0; i < input_columns.size(); i++) {
+		lstate.input.data[i].Reference(chunk.data[input_columns[i]]);
+	}
+	lstate.input.SetCardinality(chunk.size());
+
+	ArrowArray array;
+	ExportChunk(context.client, lstate.input, array);
+	char *error = nullptr;
+	if (Api().exec_process(gstate.execution->Get(), &array, -1, &error) != 0) {
+		ThrowRustError(call->name, "process", error);
+	}
+	return SinkResultType::NEED_MORE_INPUT;
+}
+
+SinkCombineResultType PhysicalVgiBuffering::Combine(ExecutionContext &context,
+                                                    OperatorSinkCombineInput &input) const {
+	return SinkCombineResultType::FINISHED;
+}
+
+SinkFinalizeType PhysicalVgiBuffering::Finalize(Pipeline &pipeline, Event &event, ClientContext &context,
+                                                OperatorSinkFinalizeInput &input) const {
+	auto &gstate = input.global_state.Cast<VgiGlobalSinkState>();
+	char *error = nullptr;
+	size_t count = 0;
+	if (Api().exec_combine(gstate.execution->Get(), &count, &error) != 0) {
+		ThrowRustError(call->name, "combine", error);
+	}
+	gstate.finalize_count = count;
+	return SinkFinalizeType::READY;
+}
+
+class VgiGlobalSourceState : public GlobalSourceState {
+public:
+	VgiGlobalSourceState(idx_t count_p, bool parallel) : count(count_p), max_threads(parallel ? count_p : 1) {
+	}
+	idx_t MaxThreads() override {
+		return MaxValue<idx_t>(max_threads, 1);
+	}
+	//! Claims the next finalize id; false when all are taken.
+	bool Next(idx_t &index) {
+		index = next.fetch_add(1);
+		return index < count;
+	}
+
+private:
+	const idx_t count;
+	const idx_t max_threads;
+	atomic<idx_t> next {0};
+};
+
+class VgiLocalSourceState : public LocalSourceState {
+public:
+	~VgiLocalSourceState() override {
+		Close();
+	}
+	void Close() {
+		if (producer) {
+			Api().producer_free(producer);
+			producer = nullptr;
+		}
+	}
+	VgiProducer *producer = nullptr;
+	unique_ptr<ArrowBatchReader> reader;
+};
+
+unique_ptr<GlobalSourceState> PhysicalVgiBuffering::GetGlobalSourceState(ClientContext &context) const {
+	auto &sink = sink_state->Cast<VgiGlobalSinkState>();
+	return make_uniq<VgiGlobalSourceState>(sink.finalize_count, ParallelSource());
+}
+
+unique_ptr<LocalSourceState> PhysicalVgiBuffering::GetLocalSourceState(ExecutionContext &context,
+                                                                       GlobalSourceState &gstate) const {
+	return make_uniq<VgiLocalSourceState>();
+}
+
+SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context, DataChunk &chunk,
+                                                       OperatorSourceInput &input) const {
+	auto &sink = sink_state->Cast<VgiGlobalSinkState>();
+	auto &gstate = input.global_state.Cast<VgiGlobalSourceState>();
+	auto &lstate = input.local_state.Cast<VgiLocalSourceState>();
+	while (true) {
+		if (lstate.reader && !lstate.reader->Finished()) {
+			lstate.reader->Emit(call->output, chunk);
+			return SourceResultType::HAVE_MORE_OUTPUT;
+		}
+		lstate.reader.reset();
+		char *error = nullptr;
+		if (lstate.producer) {
+			ArrowArray array;
+			auto status = Api().producer_next(lstate.producer, &array, &error);
+			if (status < 0) {
+				ThrowRustError(call->name, "finalize", error);
+			}
+			if (status == 0) {
+				lstate.Close();
+				continue;
+			}
+			lstate.reader = make_uniq<ArrowBatchReader>(context.client, array);
+			continue;
+		}
+		idx_t index;
+		if (!gstate.Next(index)) {
+			chunk.SetCardinality(0);
+			return SourceResultType::FINISHED;
+		}
+		lstate.producer = Api().exec_finalize(sink.execution->Get(), index, &error);
+		if (!lstate.producer) {
+			ThrowRustError(call->name, "finalize", error);
+		}
+	}
+}
+
+void PhysicalVgiBuffering::SourceFinished(ClientContext &context, GlobalSourceState &gstate) const {
+	sink_state->Cast<VgiGlobalSinkState>().execution->Finish();
+}
+
+//===--------------------------------------------------------------------===//
+// Logical operator
+//===--------------------------------------------------------------------===//
+LogicalVgiBuffering::LogicalVgiBuffering(TableIndex table_index_p, shared_ptr<BoundCall> call_p)
+    : table_index(table_index_p), call(std::move(call_p)) {
+}
+
+vector<ColumnBinding> LogicalVgiBuffering::GetColumnBindings() {
+	return GenerateColumnBindings(table_index, call->output.types.size());
+}
+
+vector<TableIndex> LogicalVgiBuffering::GetTableIndex() const {
+	return {table_index};
+}
+
+void LogicalVgiBuffering::ResolveTypes() {
+	types = call->output.types;
+}
+
+string LogicalVgiBuffering::GetName() const {
+	return call->name;
+}
+
+string LogicalVgiBuffering::GetExtensionName() const {
+	return "vgi";
+}
+
+unique_ptr<LogicalOperator> LogicalVgiBuffering::Copy(ClientContext &context) const {
+	auto copy = make_uniq<LogicalVgiBuffering>(table_index, call);
+	for (auto &expr : expressions) {
+		copy->expressions.push_back(expr->Copy());
+	}
+	for (auto &child : children) {
+		copy->children.push_back(child->Copy(context));
+	}
+	copy->types = types;
+	copy->estimated_cardinality = estimated_cardinality;
+	copy->has_estimated_cardinality = has_estimated_cardinality;
+	return std::move(copy);
+}
+
+PhysicalOperator &LogicalVgiBuffering::CreatePlan(ClientContext &context, PhysicalPlanGenerator &planner) {
+	auto &child = planner.CreatePlan(*children[0]);
+	// The expressions reference every input column; after column binding
+	// resolution they say where each one sits in the child's chunks.
+	vector<idx_t> input_columns;
+	for (auto &expr : expressions) {
+		if (expr->GetExpressionClass() != ExpressionClass::BOUND_REF) {
+			throw InternalException("%s: input column was not resolved", call->name);
+		}
+		input_columns.push_back(expr->Cast<BoundReferenceExpression>().Index());
+	}
+	auto &op = planner.Make<PhysicalVgiBuffering>(types, estimated_cardinality, call, std::move(input_columns));
+	op.children.push_back(child);
+	return op;
+}
+
+} // namespace vgi

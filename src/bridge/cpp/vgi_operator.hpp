@@ -1,0 +1,62 @@
+// The buffering operator: a logical extension operator that plans into one
+// physical operator which is a parallel Sink (process, combine) and a Source
+// (one finalize producer per finalize state id).
+#pragma once
+
+#include "duckdb.hpp"
+#include "duckdb/execution/physical_operator.hpp"
+#include "duckdb/planner/operator/logical_extension_operator.hpp"
+
+#include "vgi_arrow.hpp"
+#include "vgi_ffi.h"
+
+namespace vgi {
+
+using namespace duckdb;
+
+//! What binding one call produced; shared by the logical and physical plans.
+struct BoundCall {
+	BoundCall(const VgiFunction *function, string name, uint32_t flags, VgiBind *bind,
+	          unique_ptr<ArrowSchemaWrapper> output_schema, ImportedSchema output);
+	~BoundCall();
+	BoundCall(const BoundCall &) = delete;
+	BoundCall &operator=(const BoundCall &) = delete;
+
+	const VgiFunction *function;
+	string name;
+	uint32_t flags;
+	VgiBind *bind;
+	//! The output schema Rust exported, kept alive beside its DuckDB import.
+	unique_ptr<ArrowSchemaWrapper> output_schema;
+	ImportedSchema output;
+
+	bool HasFlag(uint32_t flag) const {
+		return (flags & flag) != 0;
+	}
+};
+
+//! Raises a DuckDB error naming the function and phase, from a Rust error.
+[[noreturn]] void ThrowRustError(const string &function, const char *phase, char *error);
+
+class LogicalVgiBuffering : public LogicalExtensionOperator {
+public:
+	LogicalVgiBuffering(TableIndex table_index, shared_ptr<BoundCall> call);
+
+	TableIndex table_index;
+	shared_ptr<BoundCall> call;
+
+	vector<ColumnBinding> GetColumnBindings() override;
+	vector<TableIndex> GetTableIndex() const override;
+	PhysicalOperator &CreatePlan(ClientContext &context, PhysicalPlanGenerator &planner) override;
+	string GetName() const override;
+	string GetExtensionName() const override;
+	bool SupportSerialization() const override {
+		return false;
+	}
+	unique_ptr<LogicalOperator> Copy(ClientContext &context) const override;
+
+protected:
+	void ResolveTypes() override;
+};
+
+} // namespace vgi

@@ -1,0 +1,219 @@
+// Registers the Rust registry's buffering functions as DuckDB table
+// functions whose binding plans the buffering operator.
+#include "duckdb.hpp"
+#include "duckdb/function/table_function.hpp"
+#include "duckdb/main/extension/extension_loader.hpp"
+#include "duckdb/parser/parsed_data/create_table_function_info.hpp"
+#include "duckdb/planner/expression/bound_columnref_expression.hpp"
+
+#include "vgi_operator.hpp"
+
+namespace vgi {
+
+static const VgiApi *api = nullptr;
+
+const VgiApi &Api() {
+	return *api;
+}
+
+static string ToString(VgiStr s) {
+	return string(s.ptr, s.len);
+}
+
+//! The parameters of one function as DuckDB sees them.
+struct Parameter {
+	string name;
+	uint32_t kind;
+	LogicalType type;
+	Value default_value;
+	bool has_default;
+};
+
+struct FunctionInfo : public TableFunctionInfo {
+	FunctionInfo(const VgiFunction *function_p, string name_p, uint32_t flags_p, vector<Parameter> parameters_p)
+	    : function(function_p), name(std::move(name_p)), flags(flags_p), parameters(std::move(parameters_p)) {
+	}
+	const VgiFunction *function;
+	string name;
+	uint32_t flags;
+	vector<Parameter> parameters;
+};
+
+static vector<Parameter> ReadParameters(DatabaseInstance &db, const VgiFunction *fn, const string &name) {
+	ArrowSchemaWrapper schema;
+	ArrowArrayWrapper defaults;
+	char *error = nullptr;
+	if (Api().fn_param_schema(fn, &schema.arrow_schema, &defaults.arrow_array, &error) != 0) {
+		ThrowRustError(name, "describe", error);
+	}
+	// Arrow type import needs a client context; a short-lived connection
+	// gives one at load time.
+	Connection connection(db);
+	auto &context = *connection.context;
+	auto imported = ImportSchema(context, schema.arrow_schema);
+	DataChunk default_row;
+	default_row.Initialize(Allocator::DefaultAllocator(), imported.types);
+	ArrowBatchReader reader(context, defaults.arrow_array);
+	reader.Emit(imported, default_row);
+
+	vector<Parameter> parameters;
+	for (idx_t i = 0; i < Api().fn_param_count(fn); i++) {
+		Parameter param;
+		param.name = ToString(Api().fn_param_name(fn, i));
+		param.kind = Api().fn_param_kind(fn, i);
+		param.type = param.kind == VGI_PARAM_TABLE ? LogicalType(LogicalType::TABLE) : imported.types[i];
+		param.default_value = default_row.size() > 0 ? default_row.GetValue(i, 0) : Value(param.type);
+		param.has_default = !param.default_value.IsNull();
+		parameters.push_back(std::move(param));
+	}
+	return parameters;
+}
+
+//! Collects the constant arguments of a call, one value per non-TABLE parameter.
+static void CollectArguments(const FunctionInfo &info, TableFunctionBindInput &input, vector<LogicalType> &types,
+                             vector<string> &names, vector<Value> &values) {
+	idx_t position = 0;
+	for (auto &param : info.parameters) {
+		switch (param.kind) {
+		case VGI_PARAM_TABLE:
+			position++;
+			break;
+		case VGI_PARAM_POSITIONAL:
+			types.push_back(param.type);
+			names.push_back(param.name);
+			values.push_back(input.inputs[position++].DefaultCastAs(param.type));
+			break;
+		case VGI_PARAM_NAMED: {
+			types.push_back(param.type);
+			names.push_back(param.name);
+			auto entry = input.named_parameters.find(Identifier(param.name));
+			values.push_back(entry == input.named_parameters.end() ? param.default_value
+			                                                         : entry->second.DefaultCastAs(param.type));
+			break;
+		}
+		case VGI_PARAM_VARARGS: {
+			vector<Value> rest;
+			while (position < input.inputs.size()) {
+				rest.push_back(input.inputs[position++].DefaultCastAs(param.type));
+			}
+			types.push_back(LogicalType::LIST(param.type));
+			names.push_back(param.name);
+			values.push_back(Value::LIST(param.type, std::move(rest)));
+			break;
+		}
+		default:
+			throw InternalException("%s: unknown parameter kind", info.name);
+		}
+	}
+}
+
+static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFunctionBindInput &input,
+                                                 TableIndex bind_index, vector<Identifier> &return_names) {
+	auto &info = input.info->Cast<FunctionInfo>();
+	if (!input.input_plan || !*input.input_plan) {
+		throw BinderException("%s: requires a subquery as its TABLE argument, e.g. %s((SELECT * FROM t))",
+		                      info.name, info.name);
+	}
+	vector<string> input_names;
+	for (auto &name : input.input_table_names) {
+		input_names.push_back(name.GetIdentifierName());
+	}
+	ArrowSchema input_schema;
+	ExportSchema(context, input.input_table_types, input_names, input_schema);
+
+	vector<LogicalType> arg_types;
+	vector<string> arg_names;
+	vector<Value> arg_values;
+	CollectArguments(info, input, arg_types, arg_names, arg_values);
+	ArrowSchema args_schema;
+	ArrowArray args;
+	ExportRow(context, arg_types, arg_names, arg_values, args_schema, args);
+
+	auto output_schema = make_uniq<ArrowSchemaWrapper>();
+	char *error = nullptr;
+	auto bind = Api().bind(info.function, &input_schema, &args_schema, &args, &output_schema->arrow_schema, &error);
+	if (!bind) {
+		string message = error ? string(error) : string("unknown error");
+		Api().error_free(error);
+		throw BinderException("%s: %s", info.name, message);
+	}
+	ImportedSchema output;
+	try {
+		output = ImportSchema(context, output_schema->arrow_schema);
+	} catch (...) {
+		Api().bind_free(bind);
+		throw;
+	}
+	if (output.types.empty()) {
+		Api().bind_free(bind);
+		throw BinderException("%s: on_bind returned a schema with no columns", info.name);
+	}
+	for (auto &name : output.names) {
+		return_names.emplace_back(name);
+	}
+	auto call = make_shared_ptr<BoundCall>(info.function, info.name, info.flags, bind, std::move(output_schema),
+	                                       std::move(output));
+
+	auto op = make_uniq<LogicalVgiBuffering>(bind_index, std::move(call));
+	auto child = std::move(*input.input_plan);
+	child->ResolveOperatorTypes();
+	auto bindings = child->GetColumnBindings();
+	for (idx_t i = 0; i < bindings.size(); i++) {
+		op->expressions.push_back(make_uniq<BoundColumnRefExpression>(child->types[i], bindings[i]));
+	}
+	op->children.push_back(std::move(child));
+	return std::move(op);
+}
+
+static TableFunction MakeTableFunction(DatabaseInstance &db, const VgiFunction *fn, FunctionDescription &description) {
+	auto name = ToString(Api().fn_name(fn));
+	auto flags = Api().fn_flags(fn);
+	auto parameters = ReadParameters(db, fn, name);
+
+	FunctionSignature signature;
+	for (auto &param : parameters) {
+		switch (param.kind) {
+		case VGI_PARAM_TABLE:
+		case VGI_PARAM_POSITIONAL:
+			signature.AddPositionalOnly(Identifier(param.name), param.type);
+			break;
+		case VGI_PARAM_NAMED:
+			signature.AddKeywordOnly(Identifier(param.name), param.type);
+			break;
+		case VGI_PARAM_VARARGS:
+			signature.AddArgs(Identifier(param.name), param.type);
+			break;
+		}
+		description.parameter_names.push_back(param.name);
+		description.parameter_types.push_back(param.type);
+	}
+	TableFunction function(Identifier(name), signature, nullptr, nullptr);
+	function.bind_operator = BindBuffering;
+	function.function_info = make_shared_ptr<FunctionInfo>(fn, name, flags, std::move(parameters));
+
+	description.description = ToString(Api().fn_description(fn));
+	for (idx_t i = 0; i < Api().fn_example_count(fn); i++) {
+		description.examples.push_back(ToString(Api().fn_example(fn, i)));
+	}
+	return function;
+}
+
+} // namespace vgi
+
+extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, const VgiRegistry *registry,
+                                const char *load_error) {
+	using namespace duckdb;
+	vgi::api = api;
+	if (load_error) {
+		throw IOException("vgi: %s", load_error);
+	}
+	auto &loader = *static_cast<ExtensionLoader *>(extension_loader);
+	auto &db = loader.GetDatabaseInstance();
+	for (idx_t i = 0; i < api->registry_len(registry); i++) {
+		FunctionDescription description;
+		auto function = vgi::MakeTableFunction(db, api->registry_get(registry, i), description);
+		CreateTableFunctionInfo info(std::move(function));
+		info.descriptions.push_back(std::move(description));
+		loader.RegisterFunction(std::move(info));
+	}
+}

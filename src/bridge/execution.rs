@@ -1,0 +1,180 @@
+//! A bound call and its executions, as the operator drives them: bind once,
+//! then per query `process` per batch, `combine` once, and one producer per
+//! finalize state id.
+
+use std::sync::{Arc, Mutex};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use super::arrow_ffi::check_batch_schema;
+use super::registry::RegisteredFunction;
+use crate::sdk::{ArgType, Arguments, BindParams, BufferingParams, Error, Settings, TableProducer};
+use crate::store::{new_execution_id, BufferingStore};
+use crate::Result;
+
+/// What binding one call produced; shared by its executions.
+pub(crate) struct BoundCall {
+    pub(crate) function: &'static RegisteredFunction,
+    store: Arc<BufferingStore>,
+    input_schema: SchemaRef,
+    pub(crate) output_schema: SchemaRef,
+    arguments: Arguments,
+    settings: Settings,
+    opaque_data: Option<Vec<u8>>,
+}
+
+impl BoundCall {
+    /// Checks the arguments against the function's specs and runs `on_bind`.
+    pub(crate) fn bind(
+        function: &'static RegisteredFunction,
+        input_schema: SchemaRef,
+        arguments: Arguments,
+        settings: Settings,
+    ) -> Result<Self> {
+        let store = function.store.clone().map_err(Error::InvalidArgument)?;
+        check_arguments(function, &arguments)?;
+        let response = function.function.on_bind(&BindParams {
+            input_schema: input_schema.clone(),
+            arguments: arguments.clone(),
+            settings: settings.clone(),
+        })?;
+        Ok(BoundCall {
+            function,
+            store,
+            input_schema,
+            output_schema: response.output_schema,
+            arguments,
+            settings,
+            opaque_data: response.opaque_data,
+        })
+    }
+}
+
+fn check_arguments(function: &RegisteredFunction, arguments: &Arguments) -> Result<()> {
+    for spec in &function.params {
+        if matches!(spec.data_type, ArgType::Table) {
+            continue;
+        }
+        match arguments.get(&spec.name) {
+            Some(value) if !value.is_null(0) => spec.constraints.check(&spec.name, value)?,
+            _ if !spec.named && !spec.varargs => {
+                return Err(Error::InvalidArgument(format!(
+                    "argument {} must not be NULL",
+                    spec.name
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// One execution (one query) of a bound call.
+pub(crate) struct Execution {
+    call: Arc<BoundCall>,
+    execution_id: Vec<u8>,
+    logs: Arc<Mutex<Vec<String>>>,
+    state_ids: Mutex<Vec<Vec<u8>>>,
+    finalize_ids: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Execution {
+    pub(crate) fn start(call: Arc<BoundCall>) -> Self {
+        Execution {
+            call,
+            execution_id: new_execution_id(),
+            logs: Arc::default(),
+            state_ids: Mutex::default(),
+            finalize_ids: Mutex::default(),
+        }
+    }
+
+    /// The schema of the batches `process` receives.
+    pub(crate) fn input_schema(&self) -> &SchemaRef {
+        &self.call.input_schema
+    }
+
+    fn params(&self, batch_index: Option<i64>) -> BufferingParams {
+        let call = &self.call;
+        BufferingParams {
+            execution_id: self.execution_id.clone(),
+            storage: call.store.clone(),
+            output_schema: call.output_schema.clone(),
+            input_schema: call.input_schema.clone(),
+            arguments: call.arguments.clone(),
+            settings: call.settings.clone(),
+            attach_opaque_data: call.opaque_data.clone(),
+            batch_index,
+            projected_columns: None,
+            logs: self.logs.clone(),
+        }
+    }
+
+    /// Sinks one batch and records the state id it returns.
+    pub(crate) fn process(&self, batch: &RecordBatch, batch_index: Option<i64>) -> Result<()> {
+        let params = self.params(batch_index);
+        let state_id = self.call.function.function.process(&params, batch)?;
+        lock(&self.state_ids).push(state_id);
+        Ok(())
+    }
+
+    /// Runs `combine` over every state id; returns the number of finalize ids.
+    pub(crate) fn combine(&self) -> Result<usize> {
+        let state_ids = std::mem::take(&mut *lock(&self.state_ids));
+        let finalize_ids = self
+            .call
+            .function
+            .function
+            .combine(&self.params(None), &state_ids)?;
+        let count = finalize_ids.len();
+        *lock(&self.finalize_ids) = finalize_ids;
+        Ok(count)
+    }
+
+    /// Opens the producer of the `index`-th finalize id.
+    pub(crate) fn finalize(&self, index: usize) -> Result<Producer> {
+        let finalize_id = lock(&self.finalize_ids)
+            .get(index)
+            .cloned()
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("no finalize state id number {index}"))
+            })?;
+        let inner = self
+            .call
+            .function
+            .function
+            .finalize_producer(&self.params(None), finalize_id)?;
+        Ok(Producer {
+            inner,
+            output_schema: self.call.output_schema.clone(),
+        })
+    }
+
+    /// Removes this execution's state from the store.
+    pub(crate) fn end(&self) -> Result<()> {
+        self.call.store.clear(&self.execution_id)
+    }
+}
+
+/// A finalize producer whose batches are checked against the bound schema.
+pub(crate) struct Producer {
+    inner: Box<dyn TableProducer>,
+    output_schema: SchemaRef,
+}
+
+impl Producer {
+    pub(crate) fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        let batch = self.inner.next_batch()?;
+        if let Some(batch) = &batch {
+            check_batch_schema(batch, &self.output_schema)?;
+        }
+        Ok(batch)
+    }
+}
+
+/// Locks a mutex, also after a panic elsewhere poisoned it (the data is a
+/// plain list that a panic cannot leave half-updated).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,355 @@
+//! The Rust half of the C ABI declared in `cpp/vgi_ffi.h`: a table of
+//! function pointers handed to C++ at load time.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::Arc;
+
+use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
+use arrow_array::{new_null_array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+
+use super::arrow_ffi::{export_batch, export_schema, import_batch, import_schema};
+use super::execution::{BoundCall, Execution, Producer};
+use super::guard::{guarded, quietly, vgi_error_free};
+use super::registry::{RegisteredFunction, Registry};
+use crate::sdk::{ArgSpec, ArgType, Arguments, Settings};
+use crate::Result;
+
+/// A borrowed UTF-8 string.
+#[repr(C)]
+pub(crate) struct VgiStr {
+    ptr: *const c_char,
+    len: usize,
+}
+
+impl VgiStr {
+    fn new(s: &str) -> Self {
+        VgiStr {
+            ptr: s.as_ptr().cast(),
+            len: s.len(),
+        }
+    }
+}
+
+const SINK_ORDER_DEPENDENT: u32 = 1 << 0;
+const SOURCE_ORDER_DEPENDENT: u32 = 1 << 1;
+const REQUIRES_INPUT_BATCH_INDEX: u32 = 1 << 2;
+const PROJECTION_PUSHDOWN: u32 = 1 << 3;
+
+const PARAM_TABLE: u32 = 0;
+const PARAM_POSITIONAL: u32 = 1;
+const PARAM_NAMED: u32 = 2;
+const PARAM_VARARGS: u32 = 3;
+
+type Fn = RegisteredFunction;
+type Err = *mut *mut c_char;
+
+/// Mirrors `struct VgiApi` in `cpp/vgi_ffi.h`, field for field.
+#[repr(C)]
+pub(crate) struct VgiApi {
+    registry_len: unsafe extern "C" fn(*const Registry) -> usize,
+    registry_get: unsafe extern "C" fn(*const Registry, usize) -> *const Fn,
+    error_free: unsafe extern "C" fn(*mut c_char),
+    fn_name: unsafe extern "C" fn(*const Fn) -> VgiStr,
+    fn_description: unsafe extern "C" fn(*const Fn) -> VgiStr,
+    fn_example_count: unsafe extern "C" fn(*const Fn) -> usize,
+    fn_example: unsafe extern "C" fn(*const Fn, usize) -> VgiStr,
+    fn_flags: unsafe extern "C" fn(*const Fn) -> u32,
+    fn_param_count: unsafe extern "C" fn(*const Fn) -> usize,
+    fn_param_name: unsafe extern "C" fn(*const Fn, usize) -> VgiStr,
+    fn_param_kind: unsafe extern "C" fn(*const Fn, usize) -> u32,
+    fn_param_schema:
+        unsafe extern "C" fn(*const Fn, *mut FFI_ArrowSchema, *mut FFI_ArrowArray, Err) -> c_int,
+    bind: unsafe extern "C" fn(
+        *const Fn,
+        *mut FFI_ArrowSchema,
+        *mut FFI_ArrowSchema,
+        *mut FFI_ArrowArray,
+        *mut FFI_ArrowSchema,
+        Err,
+    ) -> *mut Arc<BoundCall>,
+    bind_free: unsafe extern "C" fn(*mut Arc<BoundCall>),
+    exec_start: unsafe extern "C" fn(*const Arc<BoundCall>, Err) -> *mut Execution,
+    exec_process: unsafe extern "C" fn(*mut Execution, *mut FFI_ArrowArray, i64, Err) -> c_int,
+    exec_combine: unsafe extern "C" fn(*mut Execution, *mut usize, Err) -> c_int,
+    exec_finalize: unsafe extern "C" fn(*mut Execution, usize, Err) -> *mut Producer,
+    exec_end: unsafe extern "C" fn(*mut Execution),
+    producer_next: unsafe extern "C" fn(*mut Producer, *mut FFI_ArrowArray, Err) -> c_int,
+    producer_free: unsafe extern "C" fn(*mut Producer),
+}
+
+pub(crate) static API: VgiApi = VgiApi {
+    registry_len,
+    registry_get,
+    error_free: vgi_error_free,
+    fn_name,
+    fn_description,
+    fn_example_count,
+    fn_example,
+    fn_flags,
+    fn_param_count,
+    fn_param_name,
+    fn_param_kind,
+    fn_param_schema,
+    bind,
+    bind_free,
+    exec_start,
+    exec_process,
+    exec_combine,
+    exec_finalize,
+    exec_end,
+    producer_next,
+    producer_free,
+};
+
+// The registry crosses as an opaque pointer that C++ only hands back.
+#[allow(improper_ctypes)]
+extern "C-unwind" {
+    /// Registers the functions with DuckDB (C++, `cpp/vgi_register.cpp`).
+    pub(crate) fn vgi_bridge_init(
+        loader: *mut c_void,
+        api: *const VgiApi,
+        registry: *const Registry,
+        load_error: *const c_char,
+    );
+}
+
+fn status(ok: Option<()>) -> c_int {
+    if ok.is_some() {
+        0
+    } else {
+        -1
+    }
+}
+
+fn into_raw<T>(value: Option<T>) -> *mut T {
+    value.map_or(std::ptr::null_mut(), |v| Box::into_raw(Box::new(v)))
+}
+
+unsafe extern "C" fn registry_len(registry: *const Registry) -> usize {
+    // SAFETY: C++ passes the registry it was given at init.
+    unsafe { &*registry }.functions.len()
+}
+
+unsafe extern "C" fn registry_get(registry: *const Registry, index: usize) -> *const Fn {
+    // SAFETY: C++ passes the registry it was given at init, and an index below its length.
+    &unsafe { &*registry }.functions[index]
+}
+
+unsafe extern "C" fn fn_name(f: *const Fn) -> VgiStr {
+    // SAFETY: `f` comes from registry_get; the registry lives forever.
+    VgiStr::new(&unsafe { &*f }.name)
+}
+
+unsafe extern "C" fn fn_description(f: *const Fn) -> VgiStr {
+    // SAFETY: as in fn_name.
+    VgiStr::new(&unsafe { &*f }.metadata.description)
+}
+
+unsafe extern "C" fn fn_example_count(f: *const Fn) -> usize {
+    // SAFETY: as in fn_name.
+    unsafe { &*f }.metadata.examples.len()
+}
+
+unsafe extern "C" fn fn_example(f: *const Fn, index: usize) -> VgiStr {
+    // SAFETY: as in fn_name; C++ passes an index below fn_example_count.
+    VgiStr::new(&unsafe { &*f }.metadata.examples[index])
+}
+
+unsafe extern "C" fn fn_flags(f: *const Fn) -> u32 {
+    // SAFETY: as in fn_name.
+    let m = &unsafe { &*f }.metadata;
+    [
+        (m.sink_order_dependent, SINK_ORDER_DEPENDENT),
+        (m.source_order_dependent, SOURCE_ORDER_DEPENDENT),
+        (m.requires_input_batch_index, REQUIRES_INPUT_BATCH_INDEX),
+        (m.projection_pushdown, PROJECTION_PUSHDOWN),
+    ]
+    .iter()
+    .filter(|(set, _)| *set)
+    .fold(0, |flags, (_, flag)| flags | flag)
+}
+
+unsafe extern "C" fn fn_param_count(f: *const Fn) -> usize {
+    // SAFETY: as in fn_name.
+    unsafe { &*f }.params.len()
+}
+
+unsafe extern "C" fn fn_param_name(f: *const Fn, index: usize) -> VgiStr {
+    // SAFETY: as in fn_name; C++ passes an index below fn_param_count.
+    VgiStr::new(&unsafe { &*f }.params[index].name)
+}
+
+fn param_kind(spec: &ArgSpec) -> u32 {
+    match spec.data_type {
+        ArgType::Table => PARAM_TABLE,
+        _ if spec.varargs => PARAM_VARARGS,
+        _ if spec.named => PARAM_NAMED,
+        _ => PARAM_POSITIONAL,
+    }
+}
+
+unsafe extern "C" fn fn_param_kind(f: *const Fn, index: usize) -> u32 {
+    // SAFETY: as in fn_param_name.
+    param_kind(&unsafe { &*f }.params[index])
+}
+
+fn param_type(spec: &ArgSpec) -> DataType {
+    match &spec.data_type {
+        ArgType::Table => DataType::Null,
+        ArgType::Value(t) => t.clone(),
+    }
+}
+
+/// One field per parameter, and a one-row batch of their defaults.
+fn param_defaults(params: &[ArgSpec]) -> Result<RecordBatch> {
+    let fields: Vec<Field> = params
+        .iter()
+        .map(|p| Field::new(&p.name, param_type(p), true))
+        .collect();
+    let columns: Vec<ArrayRef> = params
+        .iter()
+        .map(|p| match &p.default {
+            Some(value) => arrow_cast_default(value, &param_type(p)),
+            None => Ok(new_null_array(&param_type(p), 1)),
+        })
+        .collect::<Result<_>>()?;
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+fn arrow_cast_default(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    if value.data_type() == to {
+        Ok(value.clone())
+    } else {
+        Ok(arrow_cast::cast(value, to)?)
+    }
+}
+
+unsafe extern "C" fn fn_param_schema(
+    f: *const Fn,
+    out: *mut FFI_ArrowSchema,
+    out_defaults: *mut FFI_ArrowArray,
+    error: Err,
+) -> c_int {
+    status(guarded(error, || {
+        // SAFETY: as in fn_name.
+        let defaults = param_defaults(&unsafe { &*f }.params)?;
+        // SAFETY: C++ passes writable, uninitialised out structs.
+        unsafe {
+            export_schema(&defaults.schema(), out)?;
+            export_batch(defaults, out_defaults);
+        }
+        Ok(())
+    }))
+}
+
+unsafe extern "C" fn bind(
+    f: *const Fn,
+    input_schema: *mut FFI_ArrowSchema,
+    args_schema: *mut FFI_ArrowSchema,
+    args: *mut FFI_ArrowArray,
+    out_schema: *mut FFI_ArrowSchema,
+    error: Err,
+) -> *mut Arc<BoundCall> {
+    into_raw(guarded(error, || {
+        // SAFETY: C++ moves in valid schemas and the argument row; `f` lives forever.
+        let (function, input_schema, arguments) = unsafe {
+            let input_schema = import_schema(input_schema)?;
+            let args_schema = import_schema(args_schema)?;
+            let arguments = Arguments::from_batch(import_batch(args, &args_schema)?)?;
+            (&*f, input_schema, arguments)
+        };
+        let call = BoundCall::bind(function, input_schema, arguments, Settings::new())?;
+        // SAFETY: C++ passes a writable, uninitialised schema.
+        unsafe { export_schema(&call.output_schema, out_schema)? };
+        Ok(Arc::new(call))
+    }))
+}
+
+unsafe extern "C" fn bind_free(call: *mut Arc<BoundCall>) {
+    if !call.is_null() {
+        // SAFETY: produced by `bind`, freed once by C++.
+        quietly(|| drop(unsafe { Box::from_raw(call) }));
+    }
+}
+
+unsafe extern "C" fn exec_start(call: *const Arc<BoundCall>, error: Err) -> *mut Execution {
+    into_raw(guarded(error, || {
+        // SAFETY: C++ keeps the bound call alive while it starts executions.
+        Ok(Execution::start(unsafe { &*call }.clone()))
+    }))
+}
+
+unsafe extern "C" fn exec_process(
+    exec: *mut Execution,
+    batch: *mut FFI_ArrowArray,
+    batch_index: i64,
+    error: Err,
+) -> c_int {
+    status(guarded(error, || {
+        // SAFETY: C++ passes a live execution and moves in a batch of the input schema.
+        let exec = unsafe { &*exec };
+        let batch = unsafe { import_batch(batch, exec.input_schema()) }?;
+        exec.process(&batch, (batch_index >= 0).then_some(batch_index))
+    }))
+}
+
+unsafe extern "C" fn exec_combine(exec: *mut Execution, count: *mut usize, error: Err) -> c_int {
+    status(guarded(error, || {
+        // SAFETY: C++ passes a live execution and a writable count.
+        unsafe { *count = (*exec).combine()? };
+        Ok(())
+    }))
+}
+
+unsafe extern "C" fn exec_finalize(
+    exec: *mut Execution,
+    index: usize,
+    error: Err,
+) -> *mut Producer {
+    // SAFETY: C++ passes a live execution.
+    into_raw(guarded(error, || unsafe { &*exec }.finalize(index)))
+}
+
+unsafe extern "C" fn exec_end(exec: *mut Execution) {
+    if exec.is_null() {
+        return;
+    }
+    quietly(|| {
+        // SAFETY: produced by exec_start, ended once by C++.
+        let exec = unsafe { Box::from_raw(exec) };
+        if let Err(e) = exec.end() {
+            eprintln!("vgi: could not remove an execution's state: {e}");
+        }
+    });
+}
+
+unsafe extern "C" fn producer_next(
+    producer: *mut Producer,
+    out: *mut FFI_ArrowArray,
+    error: Err,
+) -> c_int {
+    let next = guarded(error, || {
+        // SAFETY: C++ passes a live producer.
+        unsafe { &mut *producer }.next_batch()
+    });
+    match next {
+        Some(Some(batch)) => {
+            // SAFETY: C++ passes a writable, uninitialised array.
+            unsafe { export_batch(batch, out) };
+            1
+        }
+        Some(None) => 0,
+        None => -1,
+    }
+}
+
+unsafe extern "C" fn producer_free(producer: *mut Producer) {
+    if !producer.is_null() {
+        // SAFETY: produced by exec_finalize, freed once by C++.
+        quietly(|| drop(unsafe { Box::from_raw(producer) }));
+    }
+}

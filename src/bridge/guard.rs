@@ -1,0 +1,55 @@
+//! Runs Rust code called from C++ so that neither an error nor a panic
+//! crosses the FFI boundary: both become an error message for DuckDB.
+
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Runs `f`; on error or panic stores a message in `*error` and returns None.
+pub(crate) fn guarded<T>(
+    error: *mut *mut c_char,
+    f: impl FnOnce() -> crate::Result<T>,
+) -> Option<T> {
+    let message = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => return Some(value),
+        Ok(Err(e)) => e.to_string(),
+        Err(panic) => format!("panicked: {}", panic_message(&*panic)),
+    };
+    if !error.is_null() {
+        let message = CString::new(message.replace('\0', " ")).expect("NUL bytes were replaced");
+        // SAFETY: the C++ caller passes a valid out pointer.
+        unsafe { *error = message.into_raw() };
+    }
+    None
+}
+
+/// Like [`guarded`], for entry points that cannot report an error (frees):
+/// a panic is printed to stderr instead.
+pub(crate) fn quietly(f: impl FnOnce()) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
+        eprintln!(
+            "vgi: panic while releasing state: {}",
+            panic_message(&*panic)
+        );
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".to_string()
+    }
+}
+
+/// Frees an error message handed to C++.
+///
+/// # Safety
+/// `error` must come from [`guarded`] or be null.
+pub(crate) unsafe extern "C" fn vgi_error_free(error: *mut c_char) {
+    if !error.is_null() {
+        // SAFETY: produced by CString::into_raw in `guarded`.
+        drop(unsafe { CString::from_raw(error) });
+    }
+}

@@ -1,0 +1,49 @@
+//! The DuckDB bridge: the C++ operator in `cpp/` and the Rust side of its
+//! C ABI. A crate that builds its own extension calls [`export_extension!`].
+
+mod arrow_ffi;
+mod execution;
+mod ffi;
+mod guard;
+mod registry;
+
+pub use registry::Registry;
+
+/// Registers `registry`'s functions with DuckDB from an extension's
+/// `<name>_duckdb_cpp_init` entry point.
+///
+/// # Safety
+/// `loader` must be the `duckdb::ExtensionLoader &` DuckDB passed to the
+/// entry point. DuckDB exceptions unwind through this function (hence the
+/// `C-unwind` ABI on both sides).
+pub unsafe fn init_extension(loader: *mut std::ffi::c_void, registry: Registry) {
+    let registry: &'static Registry = Box::leak(Box::new(registry));
+    let load_error = registry
+        .load_error()
+        .map(|e| std::ffi::CString::new(e.replace('\0', " ")).expect("NUL bytes were replaced"));
+    let load_error_ptr = load_error.as_ref().map_or(std::ptr::null(), |e| e.as_ptr());
+    // SAFETY: the caller passes DuckDB's loader; the registry lives forever.
+    unsafe { ffi::vgi_bridge_init(loader, &ffi::API, registry, load_error_ptr) }
+}
+
+/// Defines the DuckDB entry point `<name>_duckdb_cpp_init` of a loadable
+/// extension named `name` that registers the given buffering functions.
+///
+/// ```ignore
+/// vgi::export_extension!(topk, vec![Box::new(TopK) as Box<dyn vgi::TableBufferingFunction>]);
+/// ```
+#[macro_export]
+macro_rules! export_extension {
+    ($name:ident, $functions:expr) => {
+        /// DuckDB's entry point for this extension.
+        ///
+        /// # Safety
+        /// Called by DuckDB with its `ExtensionLoader`.
+        #[export_name = concat!(stringify!($name), "_duckdb_cpp_init")]
+        pub unsafe extern "C-unwind" fn __vgi_duckdb_cpp_init(loader: *mut ::std::ffi::c_void) {
+            let registry = $crate::bridge::Registry::new($functions);
+            // SAFETY: DuckDB passes its ExtensionLoader.
+            unsafe { $crate::bridge::init_extension(loader, registry) }
+        }
+    };
+}

@@ -1,0 +1,14 @@
+//! The buffering functions the `vgi` extension ships.
+
+mod buffer_input;
+mod sum_all_columns;
+
+pub use buffer_input::BufferInput;
+pub use sum_all_columns::SumAllColumns;
+
+use crate::TableBufferingFunction;
+
+/// Every function the `vgi` extension registers.
+pub fn all() -> Vec<Box<dyn TableBufferingFunction>> {
+    vec![Box::new(BufferInput), Box::new(SumAllColumns)]
+}
