@@ -41,8 +41,13 @@ test: test-unit test-sql
 test-unit: duckdb
 	$(CARGO) test --release --locked
 
+# The store lives under TMPDIR; a private one lets the tests check that no
+# state is left behind (`require-env TMPDIR` in a test file).
+TEST_TMPDIR := $(CURDIR)/build/test-tmp
+
 test-sql: release venv
-	$(PY) test/sqllogictest.py --extension $(EXTENSION) test/sql
+	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
+	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(EXTENSION) test/sql
 
 install: release venv
 	$(PY) scripts/install.py $(EXTENSION)

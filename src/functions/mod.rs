@@ -1,6 +1,7 @@
 //! The buffering functions the `vgi` extension ships.
 
 mod buffer_input;
+pub mod fixtures;
 mod sum_all_columns;
 
 pub use buffer_input::BufferInput;
@@ -10,5 +11,12 @@ use crate::TableBufferingFunction;
 
 /// Every function the `vgi` extension registers.
 pub fn all() -> Vec<Box<dyn TableBufferingFunction>> {
-    vec![Box::new(BufferInput), Box::new(SumAllColumns)]
+    vec![
+        Box::new(BufferInput),
+        Box::new(SumAllColumns),
+        Box::new(fixtures::ExceptionProcess),
+        Box::new(fixtures::ExceptionFinalize),
+        Box::new(fixtures::CrashOnCombine),
+        Box::new(fixtures::PanicInPhase),
+    ]
 }

@@ -5,6 +5,7 @@
 #include "duckdb/main/extension/extension_loader.hpp"
 #include "duckdb/parser/parsed_data/create_table_function_info.hpp"
 #include "duckdb/planner/expression/bound_columnref_expression.hpp"
+#include "duckdb/planner/expression_iterator.hpp"
 
 #include "vgi_operator.hpp"
 
@@ -107,12 +108,35 @@ static void CollectArguments(const FunctionInfo &info, TableFunctionBindInput &i
 	}
 }
 
+//! Whether a plan reads columns of an enclosing query (a correlated LATERAL
+//! input), which a buffering operator cannot run once per outer row.
+static bool IsCorrelated(LogicalOperator &op) {
+	bool correlated = false;
+	for (auto &expr : op.expressions) {
+		ExpressionIterator::EnumerateExpression(expr, [&](Expression &child) {
+			if (child.GetExpressionClass() == ExpressionClass::BOUND_COLUMN_REF &&
+			    child.Cast<BoundColumnRefExpression>().Depth() > 0) {
+				correlated = true;
+			}
+		});
+	}
+	for (auto &child : op.children) {
+		correlated = correlated || IsCorrelated(*child);
+	}
+	return correlated;
+}
+
 static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFunctionBindInput &input,
                                                  TableIndex bind_index, vector<Identifier> &return_names) {
 	auto &info = input.info->Cast<FunctionInfo>();
 	if (!input.input_plan || !*input.input_plan) {
 		throw BinderException("%s: requires a subquery as its TABLE argument, e.g. %s((SELECT * FROM t))",
 		                      info.name, info.name);
+	}
+	if (IsCorrelated(**input.input_plan)) {
+		throw BinderException("%s: the TABLE argument cannot reference columns of an outer query (a correlated "
+		                      "LATERAL input); buffer a join instead",
+		                      info.name);
 	}
 	vector<string> input_names;
 	for (auto &name : input.input_table_names) {
