@@ -1,14 +1,44 @@
 //! `buffer_input(data TABLE)`: buffers every input row in the store, then
 //! returns them unchanged (same column names and types).
 
+use std::sync::Arc;
+
 use arrow_array::RecordBatch;
 
 use crate::{
-    ArgSpec, BindParams, BindResponse, BufferingParams, FunctionMetadata, Result,
-    TableBufferingFunction, TableProducer,
+    ArgSpec, BindParams, BindResponse, BufferingParams, Error, FunctionMetadata, Result,
+    StoreScanProducer, TableBufferingFunction, TableProducer,
 };
 
 const ROWS: &[u8] = b"rows";
+
+/// At most this many finalize ids, so that the source runs in parallel
+/// without opening a producer per stored batch.
+const MAX_PARTS: usize = 16;
+
+/// Splits the sorted entry ids into at most [`MAX_PARTS`] contiguous ranges,
+/// each encoded as a finalize id `first || last` (little-endian i64s).
+fn id_ranges(mut ids: Vec<i64>) -> Vec<Vec<u8>> {
+    ids.sort_unstable();
+    let per_part = ids.len().div_ceil(MAX_PARTS).max(1);
+    ids.chunks(per_part)
+        .map(|part| {
+            let mut id = part[0].to_le_bytes().to_vec();
+            id.extend_from_slice(&part[part.len() - 1].to_le_bytes());
+            id
+        })
+        .collect()
+}
+
+fn decode_i64(bytes: &[u8]) -> Result<i64> {
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| {
+        Error::function(format!(
+            "buffer_input: malformed id of {} bytes",
+            bytes.len()
+        ))
+    })?;
+    Ok(i64::from_le_bytes(bytes))
+}
 
 /// Returns its input after buffering all of it.
 pub struct BufferInput;
@@ -40,17 +70,54 @@ impl TableBufferingFunction for BufferInput {
     }
 
     fn combine(&self, _params: &BufferingParams, state_ids: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
-        if state_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        Ok(vec![ROWS.to_vec()])
+        let ids = state_ids
+            .iter()
+            .map(|id| decode_i64(id))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(id_ranges(ids))
     }
 
     fn finalize_producer(
         &self,
         params: &BufferingParams,
-        _finalize_state_id: Vec<u8>,
+        finalize_state_id: Vec<u8>,
     ) -> Result<Box<dyn TableProducer>> {
-        Ok(params.batch_producer(ROWS, b""))
+        if finalize_state_id.len() != 16 {
+            return Err(Error::function("buffer_input: malformed finalize state id"));
+        }
+        let first = decode_i64(&finalize_state_id[..8])?;
+        let last = decode_i64(&finalize_state_id[8..])?;
+        let producer =
+            StoreScanProducer::new(Arc::clone(&params.storage), &params.execution_id, ROWS, b"")
+                .with_id_range(first, last);
+        Ok(Box::new(producer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range_of(id: &[u8]) -> (i64, i64) {
+        (decode_i64(&id[..8]).unwrap(), decode_i64(&id[8..]).unwrap())
+    }
+
+    #[test]
+    fn ranges_cover_every_id_once_in_at_most_max_parts() {
+        let ids: Vec<i64> = (0..100).rev().collect();
+        let ranges: Vec<_> = id_ranges(ids).iter().map(|r| range_of(r)).collect();
+        assert!(ranges.len() <= MAX_PARTS);
+        assert_eq!(ranges.first().unwrap().0, 0);
+        assert_eq!(ranges.last().unwrap().1, 99);
+        for pair in ranges.windows(2) {
+            assert_eq!(pair[0].1 + 1, pair[1].0);
+        }
+    }
+
+    #[test]
+    fn no_ids_no_ranges_and_few_ids_one_range_each() {
+        assert!(id_ranges(Vec::new()).is_empty());
+        let ranges: Vec<_> = id_ranges(vec![7, 3]).iter().map(|r| range_of(r)).collect();
+        assert_eq!(ranges, vec![(3, 3), (7, 7)]);
     }
 }

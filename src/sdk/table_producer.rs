@@ -51,6 +51,7 @@ pub struct StoreScanProducer {
     key: Vec<u8>,
     page_size: usize,
     after_id: i64,
+    last_id: i64,
     entries: VecDeque<(i64, Vec<u8>)>,
     decoded: VecDeque<RecordBatch>,
     exhausted: bool,
@@ -69,6 +70,7 @@ impl StoreScanProducer {
             key: key.to_vec(),
             page_size: Self::DEFAULT_PAGE_SIZE,
             after_id: -1,
+            last_id: i64::MAX,
             entries: VecDeque::new(),
             decoded: VecDeque::new(),
             exhausted: false,
@@ -78,6 +80,14 @@ impl StoreScanProducer {
     /// Fetch `entries` log entries per scan (at least 1).
     pub fn with_page_size(mut self, entries: usize) -> Self {
         self.page_size = entries.max(1);
+        self
+    }
+
+    /// Read only the entries whose ids lie in `first..=last`, so that several
+    /// producers can drain one log in parallel.
+    pub fn with_id_range(mut self, first: i64, last: i64) -> Self {
+        self.after_id = first.saturating_sub(1);
+        self.last_id = last;
         self
     }
 
@@ -93,7 +103,12 @@ impl StoreScanProducer {
             Some((id, _)) => self.after_id = *id,
             None => self.exhausted = true,
         }
-        self.entries.extend(page);
+        let last_id = self.last_id;
+        if self.after_id >= last_id {
+            self.exhausted = true;
+        }
+        self.entries
+            .extend(page.into_iter().take_while(|(id, _)| *id <= last_id));
         Ok(())
     }
 
@@ -168,6 +183,25 @@ mod tests {
         assert!(p.next_batch().unwrap().is_none());
         let mut empty = StoreScanProducer::new(store, b"e", b"n", b"none");
         assert!(empty.next_batch().unwrap().is_none());
+    }
+
+    #[test]
+    fn store_producer_reads_only_its_id_range() {
+        let (_dir, store) = test_store();
+        let all: Vec<RecordBatch> = (0..10).map(batch).collect();
+        for b in &all {
+            store
+                .append(b"e", b"n", b"k", ipc::encode_batch(b).unwrap())
+                .unwrap();
+        }
+        let range = |first, last| {
+            StoreScanProducer::new(Arc::clone(&store), b"e", b"n", b"k")
+                .with_page_size(2)
+                .with_id_range(first, last)
+        };
+        assert_eq!(drain(&mut range(3, 6)), all[3..=6].to_vec());
+        assert_eq!(drain(&mut range(0, 0)), all[..1].to_vec());
+        assert_eq!(drain(&mut range(9, 20)), all[9..].to_vec());
     }
 
     #[test]

@@ -128,7 +128,6 @@ public:
 	unique_ptr<GlobalSourceState> GetGlobalSourceState(ClientContext &context) const override;
 	unique_ptr<LocalSourceState> GetLocalSourceState(ExecutionContext &context,
 	                                                 GlobalSourceState &gstate) const override;
-	void SourceFinished(ClientContext &context, GlobalSourceState &gstate) const override;
 
 protected:
 	SourceResultType GetDataInternal(ExecutionContext &context, DataChunk &chunk,
@@ -289,10 +288,6 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 			ThrowRustError(call->name, "finalize", error);
 		}
 	}
-}
-
-void PhysicalVgiBuffering::SourceFinished(ClientContext &context, GlobalSourceState &gstate) const {
-	sink_state->Cast<VgiGlobalSinkState>().execution->Finish();
 }
 
 //===--------------------------------------------------------------------===//
