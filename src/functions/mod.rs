@@ -18,5 +18,11 @@ pub fn all() -> Vec<Box<dyn TableBufferingFunction>> {
         Box::new(fixtures::ExceptionFinalize),
         Box::new(fixtures::CrashOnCombine),
         Box::new(fixtures::PanicInPhase),
+        Box::new(fixtures::OrderedBufferInput),
+        Box::new(fixtures::BatchIndexBufferInput),
+        Box::new(fixtures::OrderedSource),
+        Box::new(fixtures::BufferEmitWide),
+        Box::new(fixtures::LargeState),
+        Box::new(fixtures::EchoBuffering),
     ]
 }
