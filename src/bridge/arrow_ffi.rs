@@ -4,39 +4,96 @@ use std::sync::Arc;
 
 use arrow_array::ffi::{from_ffi_and_data_type, FFI_ArrowArray, FFI_ArrowSchema};
 use arrow_array::{Array, RecordBatch, RecordBatchOptions, StructArray};
-use arrow_schema::{ArrowError, DataType, Schema, SchemaRef};
+use arrow_schema::{ArrowError, DataType, Field, FieldRef, Schema, SchemaRef};
 
 use crate::Result;
+
+const EXTENSION_NAME: &str = "ARROW:extension:name";
+const EXTENSION_METADATA: &str = "ARROW:extension:metadata";
+const BOOL8: &str = "arrow.bool8";
+
+/// A schema as DuckDB exports it (`wire`), and as functions see it
+/// (`schema`): DuckDB's lossless export writes BOOLEAN as the `arrow.bool8`
+/// extension type (Int8), which functions receive as plain `Boolean`.
+#[derive(Clone, Debug)]
+pub(crate) struct WireSchema {
+    wire: SchemaRef,
+    pub(crate) schema: SchemaRef,
+}
+
+impl WireSchema {
+    fn new(wire: Schema) -> Self {
+        let fields: Vec<Field> = wire.fields().iter().map(|f| normalize(f)).collect();
+        let schema = Arc::new(Schema::new_with_metadata(fields, wire.metadata().clone()));
+        WireSchema {
+            wire: Arc::new(wire),
+            schema,
+        }
+    }
+}
+
+/// `field` with every `arrow.bool8` (also nested) turned into `Boolean`.
+fn normalize(field: &Field) -> Field {
+    if field.metadata().get(EXTENSION_NAME).map(String::as_str) == Some(BOOL8) {
+        let mut metadata = field.metadata().clone();
+        metadata.remove(EXTENSION_NAME);
+        metadata.remove(EXTENSION_METADATA);
+        return Field::new(field.name(), DataType::Boolean, field.is_nullable())
+            .with_metadata(metadata);
+    }
+    let nested = |f: &FieldRef| Arc::new(normalize(f));
+    let data_type = match field.data_type() {
+        DataType::List(f) => DataType::List(nested(f)),
+        DataType::LargeList(f) => DataType::LargeList(nested(f)),
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(nested(f), *n),
+        DataType::Map(f, sorted) => DataType::Map(nested(f), *sorted),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(nested).collect()),
+        other => other.clone(),
+    };
+    field.clone().with_data_type(data_type)
+}
 
 /// Takes ownership of the schema at `ptr` (leaving it released).
 ///
 /// # Safety
 /// `ptr` must point to a valid, unreleased Arrow C schema.
-pub(crate) unsafe fn import_schema(ptr: *mut FFI_ArrowSchema) -> Result<SchemaRef> {
+pub(crate) unsafe fn import_schema(ptr: *mut FFI_ArrowSchema) -> Result<WireSchema> {
     // SAFETY: guaranteed by the caller.
     let ffi = unsafe { FFI_ArrowSchema::from_raw(ptr) };
-    Ok(Arc::new(Schema::try_from(&ffi)?))
+    Ok(WireSchema::new(Schema::try_from(&ffi)?))
 }
 
 /// Takes ownership of the struct array at `ptr` as a batch of `schema`.
 ///
 /// # Safety
-/// `ptr` must point to a valid, unreleased Arrow C array of `schema`'s layout.
+/// `ptr` must point to a valid, unreleased Arrow C array of `schema`'s wire layout.
 pub(crate) unsafe fn import_batch(
     ptr: *mut FFI_ArrowArray,
-    schema: &SchemaRef,
+    schema: &WireSchema,
 ) -> Result<RecordBatch> {
     // SAFETY: guaranteed by the caller.
     let ffi = unsafe { FFI_ArrowArray::from_raw(ptr) };
-    let struct_type = DataType::Struct(schema.fields().clone());
+    let struct_type = DataType::Struct(schema.wire.fields().clone());
     // SAFETY: the producer (DuckDB) exported this array for this schema.
     let data = unsafe { from_ffi_and_data_type(ffi, struct_type) }?;
     let rows = data.len();
     let array = StructArray::from(data);
+    let columns = array
+        .columns()
+        .iter()
+        .zip(schema.schema.fields())
+        .map(|(column, field)| {
+            if column.data_type() == field.data_type() {
+                Ok(column.clone())
+            } else {
+                Ok(arrow_cast::cast(column, field.data_type())?)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     Ok(RecordBatch::try_new_with_options(
-        schema.clone(),
-        array.columns().to_vec(),
+        schema.schema.clone(),
+        columns,
         &options,
     )?)
 }

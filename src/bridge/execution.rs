@@ -7,9 +7,11 @@ use std::sync::{Arc, Mutex};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
-use super::arrow_ffi::check_batch_schema;
+use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
-use crate::sdk::{ArgType, Arguments, BindParams, BufferingParams, Error, Settings, TableProducer};
+use crate::sdk::{
+    ArgType, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings, TableProducer,
+};
 use crate::store::{new_execution_id, BufferingStore};
 use crate::Result;
 
@@ -17,7 +19,7 @@ use crate::Result;
 pub(crate) struct BoundCall {
     pub(crate) function: &'static RegisteredFunction,
     store: Arc<BufferingStore>,
-    input_schema: SchemaRef,
+    input_schema: WireSchema,
     pub(crate) output_schema: SchemaRef,
     arguments: Arguments,
     settings: Settings,
@@ -28,14 +30,14 @@ impl BoundCall {
     /// Checks the arguments against the function's specs and runs `on_bind`.
     pub(crate) fn bind(
         function: &'static RegisteredFunction,
-        input_schema: SchemaRef,
+        input_schema: WireSchema,
         arguments: Arguments,
         settings: Settings,
     ) -> Result<Self> {
         let store = function.store.clone().map_err(Error::InvalidArgument)?;
         check_arguments(function, &arguments)?;
         let response = function.function.on_bind(&BindParams {
-            input_schema: input_schema.clone(),
+            input_schema: input_schema.schema.clone(),
             arguments: arguments.clone(),
             settings: settings.clone(),
         })?;
@@ -70,28 +72,80 @@ fn check_arguments(function: &RegisteredFunction, arguments: &Arguments) -> Resu
     Ok(())
 }
 
+/// A log line for DuckDB's logger.
+pub(crate) enum LogLine {
+    /// A lifecycle event (DEBUG level).
+    Debug(String),
+    /// A line the function logged with `BufferingParams::log` (INFO level).
+    Info(String),
+}
+
 /// One execution (one query) of a bound call.
 pub(crate) struct Execution {
     call: Arc<BoundCall>,
     execution_id: Vec<u8>,
+    interrupt: Interrupt,
+    /// The output columns the query reads, when DuckDB pushed a projection down.
+    projection: Option<Vec<usize>>,
+    /// The schema of the batches finalize produces (the projected output).
+    produced_schema: SchemaRef,
     logs: Arc<Mutex<Vec<String>>>,
+    /// Lifecycle events, recorded only when DuckDB logs at DEBUG level.
+    lifecycle: Option<Mutex<Vec<String>>>,
     state_ids: Mutex<Vec<Vec<u8>>>,
     finalize_ids: Mutex<Vec<Vec<u8>>>,
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Execution {
-    pub(crate) fn start(call: Arc<BoundCall>) -> Self {
-        Execution {
+    pub(crate) fn start(
+        call: Arc<BoundCall>,
+        interrupt: Interrupt,
+        debug_logs: bool,
+        projection: Option<Vec<usize>>,
+    ) -> Result<Self> {
+        let produced_schema = match &projection {
+            Some(columns) => Arc::new(call.output_schema.project(columns)?),
+            None => call.output_schema.clone(),
+        };
+        let exec = Execution {
             call,
             execution_id: new_execution_id(),
+            interrupt,
+            projection,
+            produced_schema,
             logs: Arc::default(),
+            lifecycle: debug_logs.then(Mutex::default),
             state_ids: Mutex::default(),
             finalize_ids: Mutex::default(),
+        };
+        exec.debug(|| format!("init execution_id={}", hex(&exec.execution_id)));
+        Ok(exec)
+    }
+
+    fn debug(&self, line: impl FnOnce() -> String) {
+        if let Some(lines) = &self.lifecycle {
+            lock(lines).push(format!("{}: {}", self.call.function.name, line()));
         }
     }
 
+    /// The oldest log line not yet handed to DuckDB.
+    pub(crate) fn next_log(&self) -> Option<LogLine> {
+        if let Some(lines) = &self.lifecycle {
+            let mut lines = lock(lines);
+            if !lines.is_empty() {
+                return Some(LogLine::Debug(lines.remove(0)));
+            }
+        }
+        let mut lines = lock(&self.logs);
+        (!lines.is_empty()).then(|| LogLine::Info(lines.remove(0)))
+    }
+
     /// The schema of the batches `process` receives.
-    pub(crate) fn input_schema(&self) -> &SchemaRef {
+    pub(crate) fn input_schema(&self) -> &WireSchema {
         &self.call.input_schema
     }
 
@@ -101,13 +155,14 @@ impl Execution {
             execution_id: self.execution_id.clone(),
             storage: call.store.clone(),
             output_schema: call.output_schema.clone(),
-            input_schema: call.input_schema.clone(),
+            input_schema: call.input_schema.schema.clone(),
             arguments: call.arguments.clone(),
             settings: call.settings.clone(),
             attach_opaque_data: call.opaque_data.clone(),
             batch_index,
-            projected_columns: None,
+            projected_columns: self.projection.clone(),
             logs: self.logs.clone(),
+            interrupt: self.interrupt.clone(),
         }
     }
 
@@ -115,6 +170,13 @@ impl Execution {
     pub(crate) fn process(&self, batch: &RecordBatch, batch_index: Option<i64>) -> Result<()> {
         let params = self.params(batch_index);
         let state_id = self.call.function.function.process(&params, batch)?;
+        self.debug(|| {
+            format!(
+                "process rows={} batch_index={batch_index:?} state_id={}",
+                batch.num_rows(),
+                hex(&state_id)
+            )
+        });
         lock(&self.state_ids).push(state_id);
         Ok(())
     }
@@ -128,6 +190,7 @@ impl Execution {
             .function
             .combine(&self.params(None), &state_ids)?;
         let count = finalize_ids.len();
+        self.debug(|| format!("combine state_ids={} finalize_ids={count}", state_ids.len()));
         *lock(&self.finalize_ids) = finalize_ids;
         Ok(count)
     }
@@ -140,6 +203,7 @@ impl Execution {
             .ok_or_else(|| {
                 Error::InvalidArgument(format!("no finalize state id number {index}"))
             })?;
+        self.debug(|| format!("finalize finalize_state_id={}", hex(&finalize_id)));
         let inner = self
             .call
             .function
@@ -147,7 +211,7 @@ impl Execution {
             .finalize_producer(&self.params(None), finalize_id)?;
         Ok(Producer {
             inner,
-            output_schema: self.call.output_schema.clone(),
+            output_schema: self.produced_schema.clone(),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The Rust half of the C ABI declared in `cpp/vgi_ffi.h`: a table of
 //! function pointers handed to C++ at load time.
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 
 use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
@@ -9,10 +9,10 @@ use arrow_array::{new_null_array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
 use super::arrow_ffi::{export_batch, export_schema, import_batch, import_schema};
-use super::execution::{BoundCall, Execution, Producer};
+use super::execution::{BoundCall, Execution, LogLine, Producer};
 use super::guard::{guarded, quietly, vgi_error_free};
 use super::registry::{RegisteredFunction, Registry};
-use crate::sdk::{ArgSpec, ArgType, Arguments, Settings};
+use crate::sdk::{ArgSpec, ArgType, Arguments, Interrupt, Settings};
 use crate::Result;
 
 /// A borrowed UTF-8 string.
@@ -42,6 +42,28 @@ const PARAM_NAMED: u32 = 2;
 const PARAM_VARARGS: u32 = 3;
 
 type Fn = RegisteredFunction;
+/// Asks DuckDB whether the query of `context` was interrupted (non-zero: yes).
+type InterruptProbe = unsafe extern "C" fn(context: *mut c_void) -> c_int;
+
+/// The C++ side's interrupt probe, callable from any thread while the query runs.
+struct Probe {
+    context: *mut c_void,
+    probe: InterruptProbe,
+}
+
+// SAFETY: the probe only reads the ClientContext's interrupted flag, which
+// DuckDB makes safe to read from any thread, and the context outlives the
+// execution (it ends at the end of the query).
+unsafe impl Send for Probe {}
+// SAFETY: as above.
+unsafe impl Sync for Probe {}
+
+impl Probe {
+    fn interrupted(&self) -> bool {
+        // SAFETY: see the Send impl.
+        unsafe { (self.probe)(self.context) != 0 }
+    }
+}
 type Err = *mut *mut c_char;
 
 /// Mirrors `struct VgiApi` in `cpp/vgi_ffi.h`, field for field.
@@ -69,11 +91,20 @@ pub(crate) struct VgiApi {
         Err,
     ) -> *mut Arc<BoundCall>,
     bind_free: unsafe extern "C" fn(*mut Arc<BoundCall>),
-    exec_start: unsafe extern "C" fn(*const Arc<BoundCall>, Err) -> *mut Execution,
+    exec_start: unsafe extern "C" fn(
+        *const Arc<BoundCall>,
+        c_int,
+        *mut c_void,
+        Option<InterruptProbe>,
+        *const usize,
+        usize,
+        Err,
+    ) -> *mut Execution,
     exec_process: unsafe extern "C" fn(*mut Execution, *mut FFI_ArrowArray, i64, Err) -> c_int,
     exec_combine: unsafe extern "C" fn(*mut Execution, *mut usize, Err) -> c_int,
     exec_finalize: unsafe extern "C" fn(*mut Execution, usize, Err) -> *mut Producer,
     exec_end: unsafe extern "C" fn(*mut Execution),
+    exec_next_log: unsafe extern "C" fn(*mut Execution, *mut c_int) -> *mut c_char,
     producer_next: unsafe extern "C" fn(*mut Producer, *mut FFI_ArrowArray, Err) -> c_int,
     producer_free: unsafe extern "C" fn(*mut Producer),
 }
@@ -98,6 +129,7 @@ pub(crate) static API: VgiApi = VgiApi {
     exec_combine,
     exec_finalize,
     exec_end,
+    exec_next_log,
     producer_next,
     producer_free,
 };
@@ -276,11 +308,50 @@ unsafe extern "C" fn bind_free(call: *mut Arc<BoundCall>) {
     }
 }
 
-unsafe extern "C" fn exec_start(call: *const Arc<BoundCall>, error: Err) -> *mut Execution {
+unsafe extern "C" fn exec_start(
+    call: *const Arc<BoundCall>,
+    debug_logs: c_int,
+    context: *mut c_void,
+    probe: Option<InterruptProbe>,
+    projection: *const usize,
+    projection_len: usize,
+    error: Err,
+) -> *mut Execution {
     into_raw(guarded(error, || {
+        let projection = (!projection.is_null()).then(|| {
+            // SAFETY: C++ passes `projection_len` column indexes.
+            unsafe { std::slice::from_raw_parts(projection, projection_len) }.to_vec()
+        });
+        let interrupt = match probe {
+            Some(probe) => {
+                let probe = Probe { context, probe };
+                Interrupt::new(move || probe.interrupted())
+            }
+            None => Interrupt::default(),
+        };
         // SAFETY: C++ keeps the bound call alive while it starts executions.
-        Ok(Execution::start(unsafe { &*call }.clone()))
+        let call = unsafe { &*call }.clone();
+        Execution::start(call, interrupt, debug_logs != 0, projection)
     }))
+}
+
+/// Level of a log line handed to C++: 0 = DEBUG, 1 = INFO.
+unsafe extern "C" fn exec_next_log(exec: *mut Execution, level: *mut c_int) -> *mut c_char {
+    let mut line = None;
+    quietly(|| {
+        // SAFETY: C++ passes a live execution.
+        line = unsafe { &*exec }.next_log();
+    });
+    let (lvl, text) = match line {
+        Some(LogLine::Debug(text)) => (0, text),
+        Some(LogLine::Info(text)) => (1, text),
+        None => return std::ptr::null_mut(),
+    };
+    // SAFETY: C++ passes a writable level.
+    unsafe { *level = lvl };
+    CString::new(text.replace('\0', " "))
+        .expect("NUL bytes were replaced")
+        .into_raw()
 }
 
 unsafe extern "C" fn exec_process(

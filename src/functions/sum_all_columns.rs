@@ -8,7 +8,9 @@ use arrow_array::types::{
     Decimal128Type, Decimal256Type, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type,
     Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
-use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, Float64Array, Int64Array, RecordBatch};
+use arrow_array::{
+    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, Float64Array, Int64Array, RecordBatch,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use crate::sdk::ipc::{decode_batches, encode_batch};
@@ -168,7 +170,12 @@ impl TableBufferingFunction for SumAllColumns {
     }
 
     fn argument_specs(&self) -> Vec<ArgSpec> {
-        vec![ArgSpec::table("data").with_doc("the table whose numeric columns are summed")]
+        vec![
+            ArgSpec::table("data").with_doc("the table whose numeric columns are summed"),
+            ArgSpec::named("logging", DataType::Boolean)
+                .with_default(Arc::new(BooleanArray::from(vec![false])))
+                .with_doc("log one INFO line per input batch to duckdb_logs()"),
+        ]
     }
 
     fn on_bind(&self, params: &BindParams) -> Result<BindResponse> {
@@ -178,6 +185,12 @@ impl TableBufferingFunction for SumAllColumns {
     fn process(&self, params: &BufferingParams, batch: &RecordBatch) -> Result<Vec<u8>> {
         let partial = sum_batch(batch, &params.output_schema)?;
         let id = params.append_batch(PARTIALS, b"", &partial)?;
+        if params.arguments.get_bool("logging")?.unwrap_or(false) {
+            params.log(format!(
+                "sum_all_columns: summed a batch of {} rows (entry {id})",
+                batch.num_rows()
+            ));
+        }
         Ok(id.to_le_bytes().to_vec())
     }
 

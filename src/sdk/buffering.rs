@@ -19,6 +19,7 @@ use arrow_schema::SchemaRef;
 use super::arguments::Arguments;
 use super::error::Result;
 use super::function::{ArgSpec, BindParams, BindResponse, FunctionMetadata};
+use super::interrupt::Interrupt;
 use super::ipc;
 use super::settings::Settings;
 use super::table_producer::{StoreScanProducer, TableProducer};
@@ -47,6 +48,8 @@ pub struct BufferingParams {
     pub batch_index: Option<i64>,
     /// INFO log lines to surface in `duckdb_logs()`.
     pub logs: Arc<Mutex<Vec<String>>>,
+    /// Whether the query was interrupted; check it in long loops.
+    pub interrupt: Interrupt,
 }
 
 impl BufferingParams {
@@ -68,6 +71,7 @@ impl BufferingParams {
             attach_opaque_data: None,
             batch_index: None,
             logs: Arc::default(),
+            interrupt: Interrupt::default(),
         }
     }
 

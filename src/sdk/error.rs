@@ -50,6 +50,9 @@ pub enum Error {
     /// An error raised by a function author; its message is shown unchanged.
     #[error("{0}")]
     Function(String),
+    /// The query was interrupted while the function was running.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl Error {

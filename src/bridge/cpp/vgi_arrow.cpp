@@ -61,7 +61,8 @@ bool ArrowBatchReader::Finished() const {
 	return state->chunk_offset >= length;
 }
 
-void ArrowBatchReader::Emit(const ImportedSchema &schema, DataChunk &out) {
+void ArrowBatchReader::Emit(const ImportedSchema &schema, DataChunk &out, const vector<idx_t> &columns) {
+	state->column_ids.assign(columns.begin(), columns.end());
 	auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, length - state->chunk_offset);
 	out.Reset();
 	out.SetCardinality(count);

@@ -35,8 +35,9 @@ class ArrowBatchReader {
 public:
 	ArrowBatchReader(ClientContext &context, ArrowArray &array);
 	bool Finished() const;
-	//! Fills `out` with the next slice of rows.
-	void Emit(const ImportedSchema &schema, DataChunk &out);
+	//! Fills `out` with the next slice of rows; `columns` are the schema's
+	//! columns that the batch holds and `out` receives (empty: all).
+	void Emit(const ImportedSchema &schema, DataChunk &out, const vector<idx_t> &columns = {});
 
 private:
 	unique_ptr<ArrowScanLocalState> state;

@@ -71,7 +71,12 @@ struct VgiApi {
 	void (*bind_free)(VgiBind *bind);
 
 	// One execution of a bound call (one query's sink and source).
-	VgiExec *(*exec_start)(const VgiBind *bind, char **error);
+	//! `debug_logs`: record lifecycle events; `interrupted(context)` tells
+	//! whether the query was interrupted.
+	//! `projection` (length `projection_len`, null: all columns) lists the
+	//! output columns the query reads.
+	VgiExec *(*exec_start)(const VgiBind *bind, int debug_logs, void *context, int (*interrupted)(void *context),
+	                       const size_t *projection, size_t projection_len, char **error);
 	//! Sink one input batch (a struct array, moved in). `batch_index` < 0: none.
 	int (*exec_process)(VgiExec *exec, ArrowArray *batch, int64_t batch_index, char **error);
 	//! Runs `combine` once over every state id; returns the number of finalize ids.
@@ -80,6 +85,9 @@ struct VgiApi {
 	VgiProducer *(*exec_finalize)(VgiExec *exec, size_t index, char **error);
 	//! Removes the execution's state from the store and frees it.
 	void (*exec_end)(VgiExec *exec);
+	//! The next queued log line (release with error_free) and its level in
+	//! `*level` (0 DEBUG, 1 INFO), or null when none is queued.
+	char *(*exec_next_log)(VgiExec *exec, int *level);
 
 	//! Next output batch: 1 = `*out` holds a struct array (caller owns it),
 	//! 0 = exhausted, -1 = error.

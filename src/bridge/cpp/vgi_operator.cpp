@@ -1,6 +1,7 @@
 #include "vgi_operator.hpp"
 
 #include "duckdb/execution/physical_plan_generator.hpp"
+#include "duckdb/logging/logger.hpp"
 #include "duckdb/main/client_context_state.hpp"
 #include "duckdb/planner/expression/bound_reference_expression.hpp"
 
@@ -13,6 +14,31 @@ void ThrowRustError(const string &function, const char *phase, char *error) {
 	string message = error ? string(error) : string("unknown error");
 	Api().error_free(error);
 	throw InvalidInputException("%s: %s failed: %s", function, phase, message);
+}
+
+//! Like ThrowRustError, but an interrupted query reports DuckDB's own interrupt.
+[[noreturn]] static void ThrowPhaseError(ClientContext &context, const string &function, const char *phase,
+                                         char *error) {
+	if (context.IsInterrupted()) {
+		Api().error_free(error);
+		throw InterruptException();
+	}
+	ThrowRustError(function, phase, error);
+}
+
+static int IsInterrupted(void *context) {
+	return static_cast<ClientContext *>(context)->IsInterrupted() ? 1 : 0;
+}
+
+static constexpr const char *LOG_TYPE = "VGI";
+
+//! Hands the lines an execution queued to DuckDB's logger.
+static void DrainLogs(ClientContext &context, VgiExec *exec) {
+	int level = 0;
+	while (char *line = Api().exec_next_log(exec, &level)) {
+		Logger::Get(context).WriteLog(LOG_TYPE, level == 0 ? LogLevel::LOG_DEBUG : LogLevel::LOG_INFO, line);
+		Api().error_free(line);
+	}
 }
 
 BoundCall::BoundCall(const VgiFunction *function_p, string name_p, uint32_t flags_p, VgiBind *bind_p,
@@ -84,17 +110,45 @@ public:
 	static constexpr const PhysicalOperatorType TYPE = PhysicalOperatorType::EXTENSION;
 
 	PhysicalVgiBuffering(PhysicalPlan &plan, vector<LogicalType> types, idx_t cardinality,
-	                     shared_ptr<BoundCall> call_p, vector<idx_t> input_columns_p)
+	                     shared_ptr<BoundCall> call_p, vector<idx_t> input_columns_p, bool number_batches_p,
+	                     vector<idx_t> projection_p)
 	    : PhysicalOperator(plan, TYPE, std::move(types), cardinality), call(std::move(call_p)),
-	      input_columns(std::move(input_columns_p)) {
+	      input_columns(std::move(input_columns_p)), number_batches(number_batches_p),
+	      projection(std::move(projection_p)) {
 	}
 
 	shared_ptr<BoundCall> call;
 	//! Where each input column of the function sits in the child's chunks.
 	vector<idx_t> input_columns;
+	//! The function needs batch indexes but the input's sources cannot supply
+	//! them: sink on one thread in input order and number the chunks.
+	bool number_batches;
+	//! The output columns produced (empty: all), see LogicalVgiBuffering.
+	vector<idx_t> projection;
+
+	bool UsesBatchIndex() const {
+		return call->HasFlag(VGI_REQUIRES_INPUT_BATCH_INDEX) && !number_batches;
+	}
+	bool SinksInOrder() const {
+		return call->HasFlag(VGI_SINK_ORDER_DEPENDENT) || number_batches;
+	}
 
 	string GetName() const override {
 		return call->name;
+	}
+	InsertionOrderPreservingMap<string> ParamsToString() const override {
+		InsertionOrderPreservingMap<string> result;
+		if (!projection.empty()) {
+			vector<string> names;
+			for (auto column : projection) {
+				names.push_back(call->output.names[column]);
+			}
+			result["Projected Columns"] = StringUtil::Join(names, ", ");
+		}
+		if (number_batches) {
+			result["Batch Index"] = "numbered in input order";
+		}
+		return result;
 	}
 
 	// Sink
@@ -102,10 +156,13 @@ public:
 		return true;
 	}
 	bool ParallelSink() const override {
-		return !call->HasFlag(VGI_SINK_ORDER_DEPENDENT);
+		return !SinksInOrder();
 	}
 	bool SinkOrderDependent() const override {
-		return call->HasFlag(VGI_SINK_ORDER_DEPENDENT);
+		return SinksInOrder();
+	}
+	OperatorPartitionInfo RequiredPartitionInfo() const override {
+		return UsesBatchIndex() ? OperatorPartitionInfo::BatchIndex() : OperatorPartitionInfo::NoPartitionInfo();
 	}
 	unique_ptr<GlobalSinkState> GetGlobalSinkState(ClientContext &context) const override;
 	unique_ptr<LocalSinkState> GetLocalSinkState(ExecutionContext &context) const override;
@@ -140,6 +197,8 @@ public:
 	}
 	shared_ptr<Execution> execution;
 	idx_t finalize_count = 0;
+	//! The next batch number, when the operator numbers batches itself.
+	atomic<int64_t> next_batch {0};
 };
 
 class VgiLocalSinkState : public LocalSinkState {
@@ -150,7 +209,9 @@ public:
 
 unique_ptr<GlobalSinkState> PhysicalVgiBuffering::GetGlobalSinkState(ClientContext &context) const {
 	char *error = nullptr;
-	auto exec = Api().exec_start(call->bind, &error);
+	auto debug = Logger::Get(context).ShouldLog(LOG_TYPE, LogLevel::LOG_DEBUG);
+	auto exec = Api().exec_start(call->bind, debug ? 1 : 0, &context, IsInterrupted,
+	                             projection.empty() ? nullptr : projection.data(), projection.size(), &error);
 	if (!exec) {
 		ThrowRustError(call->name, "init", error);
 	}
@@ -185,9 +246,17 @@ SinkResultType PhysicalVgiBuffering::Sink(ExecutionContext &context, DataChunk &
 
 	ArrowArray array;
 	ExportChunk(context.client, lstate.input, array);
+	int64_t batch_index = -1;
+	if (UsesBatchIndex()) {
+		batch_index = NumericCast<int64_t>(lstate.partition_info.batch_index.GetIndex());
+	} else if (number_batches) {
+		batch_index = gstate.next_batch++;
+	}
 	char *error = nullptr;
-	if (Api().exec_process(gstate.execution->Get(), &array, -1, &error) != 0) {
-		ThrowRustError(call->name, "process", error);
+	auto status = Api().exec_process(gstate.execution->Get(), &array, batch_index, &error);
+	DrainLogs(context.client, gstate.execution->Get());
+	if (status != 0) {
+		ThrowPhaseError(context.client, call->name, "process", error);
 	}
 	return SinkResultType::NEED_MORE_INPUT;
 }
@@ -202,8 +271,10 @@ SinkFinalizeType PhysicalVgiBuffering::Finalize(Pipeline &pipeline, Event &event
 	auto &gstate = input.global_state.Cast<VgiGlobalSinkState>();
 	char *error = nullptr;
 	size_t count = 0;
-	if (Api().exec_combine(gstate.execution->Get(), &count, &error) != 0) {
-		ThrowRustError(call->name, "combine", error);
+	auto status = Api().exec_combine(gstate.execution->Get(), &count, &error);
+	DrainLogs(context, gstate.execution->Get());
+	if (status != 0) {
+		ThrowPhaseError(context, call->name, "combine", error);
 	}
 	gstate.finalize_count = count;
 	return SinkFinalizeType::READY;
@@ -260,7 +331,7 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 	auto &lstate = input.local_state.Cast<VgiLocalSourceState>();
 	while (true) {
 		if (lstate.reader && !lstate.reader->Finished()) {
-			lstate.reader->Emit(call->output, chunk);
+			lstate.reader->Emit(call->output, chunk, projection);
 			return SourceResultType::HAVE_MORE_OUTPUT;
 		}
 		lstate.reader.reset();
@@ -268,8 +339,9 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 		if (lstate.producer) {
 			ArrowArray array;
 			auto status = Api().producer_next(lstate.producer, &array, &error);
+			DrainLogs(context.client, sink.execution->Get());
 			if (status < 0) {
-				ThrowRustError(call->name, "finalize", error);
+				ThrowPhaseError(context.client, call->name, "finalize", error);
 			}
 			if (status == 0) {
 				lstate.Close();
@@ -284,8 +356,9 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 			return SourceResultType::FINISHED;
 		}
 		lstate.producer = Api().exec_finalize(sink.execution->Get(), index, &error);
+		DrainLogs(context.client, sink.execution->Get());
 		if (!lstate.producer) {
-			ThrowRustError(call->name, "finalize", error);
+			ThrowPhaseError(context.client, call->name, "finalize", error);
 		}
 	}
 }
@@ -297,8 +370,28 @@ LogicalVgiBuffering::LogicalVgiBuffering(TableIndex table_index_p, shared_ptr<Bo
     : table_index(table_index_p), call(std::move(call_p)) {
 }
 
+void LogicalVgiBuffering::SetProjection(vector<idx_t> columns) {
+	projection = columns.empty() ? vector<idx_t> {0} : std::move(columns);
+	ResolveOperatorTypes();
+}
+
+vector<idx_t> LogicalVgiBuffering::OutputColumns() const {
+	if (!projection.empty()) {
+		return projection;
+	}
+	vector<idx_t> all;
+	for (idx_t i = 0; i < call->output.types.size(); i++) {
+		all.push_back(i);
+	}
+	return all;
+}
+
 vector<ColumnBinding> LogicalVgiBuffering::GetColumnBindings() {
-	return GenerateColumnBindings(table_index, call->output.types.size());
+	vector<ColumnBinding> bindings;
+	for (auto column : OutputColumns()) {
+		bindings.emplace_back(table_index, ProjectionIndex(column));
+	}
+	return bindings;
 }
 
 vector<TableIndex> LogicalVgiBuffering::GetTableIndex() const {
@@ -306,7 +399,10 @@ vector<TableIndex> LogicalVgiBuffering::GetTableIndex() const {
 }
 
 void LogicalVgiBuffering::ResolveTypes() {
-	types = call->output.types;
+	types.clear();
+	for (auto column : OutputColumns()) {
+		types.push_back(call->output.types[column]);
+	}
 }
 
 string LogicalVgiBuffering::GetName() const {
@@ -319,6 +415,7 @@ string LogicalVgiBuffering::GetExtensionName() const {
 
 unique_ptr<LogicalOperator> LogicalVgiBuffering::Copy(ClientContext &context) const {
 	auto copy = make_uniq<LogicalVgiBuffering>(table_index, call);
+	copy->projection = projection;
 	for (auto &expr : expressions) {
 		copy->expressions.push_back(expr->Copy());
 	}
@@ -342,7 +439,9 @@ PhysicalOperator &LogicalVgiBuffering::CreatePlan(ClientContext &context, Physic
 		}
 		input_columns.push_back(expr->Cast<BoundReferenceExpression>().Index());
 	}
-	auto &op = planner.Make<PhysicalVgiBuffering>(types, estimated_cardinality, call, std::move(input_columns));
+	auto number_batches = call->HasFlag(VGI_REQUIRES_INPUT_BATCH_INDEX) && !child.AllSourcesSupportBatchIndex();
+	auto &op = planner.Make<PhysicalVgiBuffering>(types, estimated_cardinality, call, std::move(input_columns),
+	                                              number_batches, projection);
 	op.children.push_back(child);
 	return op;
 }

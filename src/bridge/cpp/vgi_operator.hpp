@@ -44,6 +44,14 @@ public:
 
 	TableIndex table_index;
 	shared_ptr<BoundCall> call;
+	//! The output columns the query reads (indexes into the bound output);
+	//! empty until projection pushdown narrows it: then all are produced.
+	vector<idx_t> projection;
+
+	//! Narrows the output to `columns` (at least one is kept).
+	void SetProjection(vector<idx_t> columns);
+	//! The output columns produced, in order.
+	vector<idx_t> OutputColumns() const;
 
 	vector<ColumnBinding> GetColumnBindings() override;
 	vector<TableIndex> GetTableIndex() const override;

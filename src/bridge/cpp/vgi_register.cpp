@@ -8,6 +8,7 @@
 #include "duckdb/planner/expression_iterator.hpp"
 
 #include "vgi_operator.hpp"
+#include "vgi_pushdown.hpp"
 
 namespace vgi {
 
@@ -202,7 +203,8 @@ static TableFunction MakeTableFunction(DatabaseInstance &db, const VgiFunction *
 			signature.AddPositionalOnly(Identifier(param.name), param.type);
 			break;
 		case VGI_PARAM_NAMED:
-			signature.AddKeywordOnly(Identifier(param.name), param.type);
+			// Named arguments are optional: absent ones take their default (or NULL).
+			signature.AddKeywordOnly(Identifier(param.name), param.type, param.default_value);
 			break;
 		case VGI_PARAM_VARARGS:
 			signature.AddArgs(Identifier(param.name), param.type);
@@ -233,6 +235,7 @@ extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, const
 	}
 	auto &loader = *static_cast<ExtensionLoader *>(extension_loader);
 	auto &db = loader.GetDatabaseInstance();
+	vgi::RegisterProjectionPushdown(db);
 	for (idx_t i = 0; i < api->registry_len(registry); i++) {
 		FunctionDescription description;
 		auto function = vgi::MakeTableFunction(db, api->registry_get(registry, i), description);

@@ -1,0 +1,8 @@
+// Projection pushdown into buffering calls (see vgi_pushdown.cpp).
+#pragma once
+
+#include "duckdb.hpp"
+
+namespace vgi {
+void RegisterProjectionPushdown(duckdb::DatabaseInstance &db);
+} // namespace vgi
