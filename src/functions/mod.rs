@@ -23,6 +23,7 @@ pub fn all() -> Vec<Box<dyn TableBufferingFunction>> {
         Box::new(fixtures::OrderedSource),
         Box::new(fixtures::BufferEmitWide),
         Box::new(fixtures::LargeState),
+        Box::new(fixtures::SlowPhase),
         Box::new(fixtures::EchoBuffering),
     ]
 }
