@@ -16,4 +16,4 @@ pub use sdk::*;
 pub use store::BufferingStore;
 
 #[cfg(all(feature = "extension", not(vgi_skip_bridge)))]
-export_extension!(vgi, functions::all());
+export_extension!(vgi, functions::all(), functions::settings());

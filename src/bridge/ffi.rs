@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 
 use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
-use arrow_array::{new_null_array, ArrayRef, RecordBatch};
+use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
 use super::arrow_ffi::{export_batch, export_schema, import_batch, import_schema};
@@ -71,6 +71,15 @@ type Err = *mut *mut c_char;
 pub(crate) struct VgiApi {
     registry_len: unsafe extern "C" fn(*const Registry) -> usize,
     registry_get: unsafe extern "C" fn(*const Registry, usize) -> *const Fn,
+    registry_setting_count: unsafe extern "C" fn(*const Registry) -> usize,
+    registry_setting_name: unsafe extern "C" fn(*const Registry, usize) -> VgiStr,
+    registry_setting_description: unsafe extern "C" fn(*const Registry, usize) -> VgiStr,
+    registry_setting_defaults: unsafe extern "C" fn(
+        *const Registry,
+        *mut FFI_ArrowSchema,
+        *mut FFI_ArrowArray,
+        Err,
+    ) -> c_int,
     error_free: unsafe extern "C" fn(*mut c_char),
     fn_name: unsafe extern "C" fn(*const Fn) -> VgiStr,
     fn_description: unsafe extern "C" fn(*const Fn) -> VgiStr,
@@ -85,6 +94,8 @@ pub(crate) struct VgiApi {
     bind: unsafe extern "C" fn(
         *const Fn,
         *mut FFI_ArrowSchema,
+        *mut FFI_ArrowSchema,
+        *mut FFI_ArrowArray,
         *mut FFI_ArrowSchema,
         *mut FFI_ArrowArray,
         *mut FFI_ArrowSchema,
@@ -112,6 +123,10 @@ pub(crate) struct VgiApi {
 pub(crate) static API: VgiApi = VgiApi {
     registry_len,
     registry_get,
+    registry_setting_count,
+    registry_setting_name,
+    registry_setting_description,
+    registry_setting_defaults,
     error_free: vgi_error_free,
     fn_name,
     fn_description,
@@ -166,6 +181,62 @@ unsafe extern "C" fn registry_len(registry: *const Registry) -> usize {
 unsafe extern "C" fn registry_get(registry: *const Registry, index: usize) -> *const Fn {
     // SAFETY: C++ passes the registry it was given at init, and an index below its length.
     &unsafe { &*registry }.functions[index]
+}
+
+unsafe extern "C" fn registry_setting_count(registry: *const Registry) -> usize {
+    // SAFETY: C++ passes the registry it was given at init.
+    unsafe { &*registry }.settings.len()
+}
+
+unsafe extern "C" fn registry_setting_name(registry: *const Registry, index: usize) -> VgiStr {
+    // SAFETY: as above, with an index below registry_setting_count.
+    VgiStr::new(&unsafe { &*registry }.settings[index].name)
+}
+
+unsafe extern "C" fn registry_setting_description(
+    registry: *const Registry,
+    index: usize,
+) -> VgiStr {
+    // SAFETY: as above, with an index below registry_setting_count.
+    VgiStr::new(&unsafe { &*registry }.settings[index].description)
+}
+
+/// One field per setting, and a one-row batch of their defaults.
+unsafe extern "C" fn registry_setting_defaults(
+    registry: *const Registry,
+    out: *mut FFI_ArrowSchema,
+    out_defaults: *mut FFI_ArrowArray,
+    error: Err,
+) -> c_int {
+    status(guarded(error, || {
+        // SAFETY: C++ passes the registry it was given at init.
+        let settings = &unsafe { &*registry }.settings;
+        let fields: Vec<Field> = settings
+            .iter()
+            .map(|s| Field::new(&s.name, s.default.data_type().clone(), true))
+            .collect();
+        let columns = settings.iter().map(|s| s.default.slice(0, 1)).collect();
+        let defaults = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        // SAFETY: C++ passes writable, uninitialised out structs.
+        unsafe {
+            export_schema(&defaults.schema(), out)?;
+            export_batch(defaults, out_defaults);
+        }
+        Ok(())
+    }))
+}
+
+/// The settings row C++ passes at bind: one VARCHAR column per setting.
+fn settings_from(batch: &RecordBatch) -> Result<Settings> {
+    let mut settings = Settings::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let text = arrow_cast::cast(column, &DataType::Utf8)?;
+        let text = text.as_any().downcast_ref::<arrow_array::StringArray>();
+        if let Some(value) = text.filter(|t| t.len() == 1 && t.is_valid(0)) {
+            settings.insert(field.name().clone(), value.value(0));
+        }
+    }
+    Ok(settings)
 }
 
 unsafe extern "C" fn fn_name(f: *const Fn) -> VgiStr {
@@ -283,18 +354,22 @@ unsafe extern "C" fn bind(
     input_schema: *mut FFI_ArrowSchema,
     args_schema: *mut FFI_ArrowSchema,
     args: *mut FFI_ArrowArray,
+    settings_schema: *mut FFI_ArrowSchema,
+    settings: *mut FFI_ArrowArray,
     out_schema: *mut FFI_ArrowSchema,
     error: Err,
 ) -> *mut Arc<BoundCall> {
     into_raw(guarded(error, || {
         // SAFETY: C++ moves in valid schemas and the argument row; `f` lives forever.
-        let (function, input_schema, arguments) = unsafe {
+        let (function, input_schema, arguments, settings) = unsafe {
             let input_schema = import_schema(input_schema)?;
             let args_schema = import_schema(args_schema)?;
             let arguments = Arguments::from_batch(import_batch(args, &args_schema)?)?;
-            (&*f, input_schema, arguments)
+            let settings_schema = import_schema(settings_schema)?;
+            let settings = settings_from(&import_batch(settings, &settings_schema)?)?;
+            (&*f, input_schema, arguments, settings)
         };
-        let call = BoundCall::bind(function, input_schema, arguments, Settings::new())?;
+        let call = BoundCall::bind(function, input_schema, arguments, settings)?;
         // SAFETY: C++ passes a writable, uninitialised schema.
         unsafe { export_schema(&call.output_schema, out_schema)? };
         Ok(Arc::new(call))

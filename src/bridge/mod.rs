@@ -27,7 +27,8 @@ pub unsafe fn init_extension(loader: *mut std::ffi::c_void, registry: Registry) 
 }
 
 /// Defines the DuckDB entry point `<name>_duckdb_cpp_init` of a loadable
-/// extension named `name` that registers the given buffering functions.
+/// extension named `name` that registers the given buffering functions
+/// (and, optionally, a `Vec<SettingSpec>` of DuckDB settings).
 ///
 /// ```ignore
 /// vgi::export_extension!(topk, vec![Box::new(TopK) as Box<dyn vgi::TableBufferingFunction>]);
@@ -35,13 +36,16 @@ pub unsafe fn init_extension(loader: *mut std::ffi::c_void, registry: Registry) 
 #[macro_export]
 macro_rules! export_extension {
     ($name:ident, $functions:expr) => {
+        $crate::export_extension!($name, $functions, ::std::vec::Vec::new());
+    };
+    ($name:ident, $functions:expr, $settings:expr) => {
         /// DuckDB's entry point for this extension.
         ///
         /// # Safety
         /// Called by DuckDB with its `ExtensionLoader`.
         #[export_name = concat!(stringify!($name), "_duckdb_cpp_init")]
         pub unsafe extern "C-unwind" fn __vgi_duckdb_cpp_init(loader: *mut ::std::ffi::c_void) {
-            let registry = $crate::bridge::Registry::new($functions);
+            let registry = $crate::bridge::Registry::new($functions).with_settings($settings);
             // SAFETY: DuckDB passes its ExtensionLoader.
             unsafe { $crate::bridge::init_extension(loader, registry) }
         }

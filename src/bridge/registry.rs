@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::sdk::{ArgSpec, ArgType, FunctionMetadata, TableBufferingFunction};
+use crate::sdk::{ArgSpec, ArgType, FunctionMetadata, SettingSpec, TableBufferingFunction};
 use crate::store::BufferingStore;
 
 /// A registered function with its description, computed once at load time.
@@ -18,6 +18,7 @@ pub(crate) struct RegisteredFunction {
 /// The functions an extension registers with DuckDB, and the store they share.
 pub struct Registry {
     pub(crate) functions: Vec<RegisteredFunction>,
+    pub(crate) settings: Vec<SettingSpec>,
     load_error: Option<String>,
 }
 
@@ -49,8 +50,15 @@ impl Registry {
         let load_error = load_error.or_else(|| validate(&functions).err());
         Registry {
             functions,
+            settings: Vec::new(),
             load_error,
         }
+    }
+
+    /// Also registers `settings` with DuckDB.
+    pub fn with_settings(mut self, settings: Vec<SettingSpec>) -> Self {
+        self.settings = settings;
+        self
     }
 
     /// Why the extension cannot load, if it cannot.

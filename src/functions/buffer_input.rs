@@ -12,15 +12,19 @@ use crate::{
 
 const ROWS: &[u8] = b"rows";
 
-/// At most this many finalize ids, so that the source runs in parallel
-/// without opening a producer per stored batch.
-const MAX_PARTS: usize = 16;
+/// The setting that bounds how many finalize ids (parallel producers)
+/// `buffer_input` splits its batches into.
+pub const PARTITIONS_SETTING: &str = "vgi_buffer_partitions";
 
-/// Splits the sorted entry ids into at most [`MAX_PARTS`] contiguous ranges,
-/// each encoded as a finalize id `first || last` (little-endian i64s).
-fn id_ranges(mut ids: Vec<i64>) -> Vec<Vec<u8>> {
+/// Its default: enough to keep every core of a large machine busy without
+/// opening a producer per stored batch.
+pub const DEFAULT_PARTITIONS: i64 = 16;
+
+/// Splits the sorted entry ids into at most `parts` contiguous ranges, each
+/// encoded as a finalize id `first || last` (little-endian i64s).
+fn id_ranges(mut ids: Vec<i64>, parts: usize) -> Vec<Vec<u8>> {
     ids.sort_unstable();
-    let per_part = ids.len().div_ceil(MAX_PARTS).max(1);
+    let per_part = ids.len().div_ceil(parts.max(1)).max(1);
     ids.chunks(per_part)
         .map(|part| {
             let mut id = part[0].to_le_bytes().to_vec();
@@ -69,12 +73,21 @@ impl TableBufferingFunction for BufferInput {
         Ok(id.to_le_bytes().to_vec())
     }
 
-    fn combine(&self, _params: &BufferingParams, state_ids: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    fn combine(&self, params: &BufferingParams, state_ids: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
         let ids = state_ids
             .iter()
             .map(|id| decode_i64(id))
             .collect::<Result<Vec<_>>>()?;
-        Ok(id_ranges(ids))
+        let parts = params
+            .settings
+            .get_i64(PARTITIONS_SETTING)?
+            .unwrap_or(DEFAULT_PARTITIONS);
+        if parts < 1 {
+            return Err(Error::function(format!(
+                "buffer_input: {PARTITIONS_SETTING} must be at least 1, got {parts}"
+            )));
+        }
+        Ok(id_ranges(ids, usize::try_from(parts).unwrap_or(usize::MAX)))
     }
 
     fn finalize_producer(
@@ -103,10 +116,10 @@ mod tests {
     }
 
     #[test]
-    fn ranges_cover_every_id_once_in_at_most_max_parts() {
+    fn ranges_cover_every_id_once_in_at_most_the_given_parts() {
         let ids: Vec<i64> = (0..100).rev().collect();
-        let ranges: Vec<_> = id_ranges(ids).iter().map(|r| range_of(r)).collect();
-        assert!(ranges.len() <= MAX_PARTS);
+        let ranges: Vec<_> = id_ranges(ids, 16).iter().map(|r| range_of(r)).collect();
+        assert_eq!(ranges.len(), 15);
         assert_eq!(ranges.first().unwrap().0, 0);
         assert_eq!(ranges.last().unwrap().1, 99);
         for pair in ranges.windows(2) {
@@ -116,8 +129,16 @@ mod tests {
 
     #[test]
     fn no_ids_no_ranges_and_few_ids_one_range_each() {
-        assert!(id_ranges(Vec::new()).is_empty());
-        let ranges: Vec<_> = id_ranges(vec![7, 3]).iter().map(|r| range_of(r)).collect();
+        assert!(id_ranges(Vec::new(), 16).is_empty());
+        let ranges: Vec<_> = id_ranges(vec![7, 3], 16)
+            .iter()
+            .map(|r| range_of(r))
+            .collect();
         assert_eq!(ranges, vec![(3, 3), (7, 7)]);
+        let one: Vec<_> = id_ranges(vec![5, 1, 9], 1)
+            .iter()
+            .map(|r| range_of(r))
+            .collect();
+        assert_eq!(one, vec![(1, 9)]);
     }
 }

@@ -7,7 +7,20 @@ mod sum_all_columns;
 pub use buffer_input::BufferInput;
 pub use sum_all_columns::SumAllColumns;
 
-use crate::TableBufferingFunction;
+use std::sync::Arc;
+
+use arrow_array::Int64Array;
+
+use crate::{SettingSpec, TableBufferingFunction};
+
+/// The DuckDB settings the `vgi` extension registers.
+pub fn settings() -> Vec<SettingSpec> {
+    vec![SettingSpec::new(
+        buffer_input::PARTITIONS_SETTING,
+        "How many parallel finalize producers buffer_input splits its buffered batches into",
+        Arc::new(Int64Array::from(vec![buffer_input::DEFAULT_PARTITIONS])),
+    )]
+}
 
 /// Every function the `vgi` extension registers.
 pub fn all() -> Vec<Box<dyn TableBufferingFunction>> {

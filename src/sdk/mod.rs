@@ -9,6 +9,7 @@ pub mod interrupt;
 pub mod ipc;
 mod ipc_check;
 mod scalar;
+pub mod setting_spec;
 pub mod settings;
 pub mod table_producer;
 
@@ -19,5 +20,6 @@ pub use error::{Error, Result};
 pub use function::{ArgSpec, ArgType, BindParams, BindResponse, FunctionMetadata};
 pub use interrupt::Interrupt;
 pub use ipc::{decode_batches, encode_batch};
+pub use setting_spec::SettingSpec;
 pub use settings::Settings;
 pub use table_producer::{StoreScanProducer, TableProducer, VecProducer};

@@ -47,6 +47,13 @@ struct VgiApi {
 	// Registry: the functions one extension registers.
 	size_t (*registry_len)(const VgiRegistry *registry);
 	const VgiFunction *(*registry_get)(const VgiRegistry *registry, size_t index);
+	// The DuckDB settings the extension declares.
+	size_t (*registry_setting_count)(const VgiRegistry *registry);
+	VgiStr (*registry_setting_name)(const VgiRegistry *registry, size_t index);
+	VgiStr (*registry_setting_description)(const VgiRegistry *registry, size_t index);
+	//! One field per setting (its type) and a one-row array of their defaults.
+	int (*registry_setting_defaults)(const VgiRegistry *registry, ArrowSchema *out, ArrowArray *out_defaults,
+	                                 char **error);
 	void (*error_free)(char *error);
 
 	// Function description, read at load time.
@@ -67,7 +74,10 @@ struct VgiApi {
 	// Bind: the input table's schema and the constant arguments (a struct array
 	// of one row whose fields are named after the parameters) are moved in; the
 	// output schema is exported into `*out_schema`.
-	VgiBind *(*bind)(const VgiFunction *fn, ArrowSchema *input_schema, ArrowSchema *args_schema, ArrowArray *args, ArrowSchema *out_schema, char **error);
+	//! The current values of the declared settings come in as a one-row array
+	//! of VARCHAR columns named after them.
+	VgiBind *(*bind)(const VgiFunction *fn, ArrowSchema *input_schema, ArrowSchema *args_schema, ArrowArray *args,
+	                 ArrowSchema *settings_schema, ArrowArray *settings, ArrowSchema *out_schema, char **error);
 	void (*bind_free)(VgiBind *bind);
 
 	// One execution of a bound call (one query's sink and source).

@@ -13,6 +13,8 @@
 namespace vgi {
 
 static const VgiApi *api = nullptr;
+//! The names of the settings this extension registered.
+static vector<string> setting_names;
 
 const VgiApi &Api() {
 	return *api;
@@ -41,6 +43,33 @@ struct FunctionInfo : public TableFunctionInfo {
 	vector<Parameter> parameters;
 };
 
+//! Types and one-row defaults that Rust exported as a schema and an array.
+struct Declared {
+	vector<LogicalType> types;
+	vector<Value> defaults;
+};
+
+static Declared ReadDeclared(DatabaseInstance &db, ArrowSchemaWrapper &schema, ArrowArrayWrapper &defaults) {
+	// Arrow type import needs a client context; a short-lived connection
+	// gives one at load time.
+	Connection connection(db);
+	auto &context = *connection.context;
+	auto imported = ImportSchema(context, schema.arrow_schema);
+	Declared result;
+	result.types = imported.types;
+	if (imported.types.empty()) {
+		return result;
+	}
+	DataChunk row;
+	row.Initialize(Allocator::DefaultAllocator(), imported.types);
+	ArrowBatchReader reader(context, defaults.arrow_array);
+	reader.Emit(imported, row);
+	for (idx_t i = 0; i < imported.types.size(); i++) {
+		result.defaults.push_back(row.size() > 0 ? row.GetValue(i, 0) : Value(imported.types[i]));
+	}
+	return result;
+}
+
 static vector<Parameter> ReadParameters(DatabaseInstance &db, const VgiFunction *fn, const string &name) {
 	ArrowSchemaWrapper schema;
 	ArrowArrayWrapper defaults;
@@ -48,23 +77,14 @@ static vector<Parameter> ReadParameters(DatabaseInstance &db, const VgiFunction 
 	if (Api().fn_param_schema(fn, &schema.arrow_schema, &defaults.arrow_array, &error) != 0) {
 		ThrowRustError(name, "describe", error);
 	}
-	// Arrow type import needs a client context; a short-lived connection
-	// gives one at load time.
-	Connection connection(db);
-	auto &context = *connection.context;
-	auto imported = ImportSchema(context, schema.arrow_schema);
-	DataChunk default_row;
-	default_row.Initialize(Allocator::DefaultAllocator(), imported.types);
-	ArrowBatchReader reader(context, defaults.arrow_array);
-	reader.Emit(imported, default_row);
-
+	auto declared = ReadDeclared(db, schema, defaults);
 	vector<Parameter> parameters;
 	for (idx_t i = 0; i < Api().fn_param_count(fn); i++) {
 		Parameter param;
 		param.name = ToString(Api().fn_param_name(fn, i));
 		param.kind = Api().fn_param_kind(fn, i);
-		param.type = param.kind == VGI_PARAM_TABLE ? LogicalType(LogicalType::TABLE) : imported.types[i];
-		param.default_value = default_row.size() > 0 ? default_row.GetValue(i, 0) : Value(param.type);
+		param.type = param.kind == VGI_PARAM_TABLE ? LogicalType(LogicalType::TABLE) : declared.types[i];
+		param.default_value = declared.defaults[i];
 		param.has_default = !param.default_value.IsNull();
 		parameters.push_back(std::move(param));
 	}
@@ -154,9 +174,22 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 	ArrowArray args;
 	ExportRow(context, arg_types, arg_names, arg_values, args_schema, args);
 
+	vector<LogicalType> setting_types;
+	vector<Value> setting_values;
+	for (auto &name : setting_names) {
+		Value value;
+		context.TryGetCurrentSetting(Identifier(name), value);
+		setting_types.push_back(LogicalType::VARCHAR);
+		setting_values.push_back(value.IsNull() ? Value(LogicalType::VARCHAR) : Value(value.ToString()));
+	}
+	ArrowSchema settings_schema;
+	ArrowArray settings;
+	ExportRow(context, setting_types, setting_names, setting_values, settings_schema, settings);
+
 	auto output_schema = make_uniq<ArrowSchemaWrapper>();
 	char *error = nullptr;
-	auto bind = Api().bind(info.function, &input_schema, &args_schema, &args, &output_schema->arrow_schema, &error);
+	auto bind = Api().bind(info.function, &input_schema, &args_schema, &args, &settings_schema, &settings,
+	                       &output_schema->arrow_schema, &error);
 	if (!bind) {
 		string message = error ? string(error) : string("unknown error");
 		Api().error_free(error);
@@ -188,6 +221,24 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 	}
 	op->children.push_back(std::move(child));
 	return std::move(op);
+}
+
+//! Registers the extension's settings with their types and defaults.
+static void RegisterSettings(DatabaseInstance &db, const VgiRegistry *registry) {
+	ArrowSchemaWrapper schema;
+	ArrowArrayWrapper defaults;
+	char *error = nullptr;
+	if (Api().registry_setting_defaults(registry, &schema.arrow_schema, &defaults.arrow_array, &error) != 0) {
+		ThrowRustError("vgi", "settings", error);
+	}
+	auto declared = ReadDeclared(db, schema, defaults);
+	auto &config = DBConfig::GetConfig(db);
+	for (idx_t i = 0; i < Api().registry_setting_count(registry); i++) {
+		auto name = ToString(Api().registry_setting_name(registry, i));
+		auto description = ToString(Api().registry_setting_description(registry, i));
+		config.AddExtensionOption(Identifier(name), description, declared.types[i], declared.defaults[i]);
+		setting_names.push_back(name);
+	}
 }
 
 static TableFunction MakeTableFunction(DatabaseInstance &db, const VgiFunction *fn, FunctionDescription &description) {
@@ -236,6 +287,7 @@ extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, const
 	auto &loader = *static_cast<ExtensionLoader *>(extension_loader);
 	auto &db = loader.GetDatabaseInstance();
 	vgi::RegisterProjectionPushdown(db);
+	vgi::RegisterSettings(db, registry);
 	for (idx_t i = 0; i < api->registry_len(registry); i++) {
 		FunctionDescription description;
 		auto function = vgi::MakeTableFunction(db, api->registry_get(registry, i), description);
