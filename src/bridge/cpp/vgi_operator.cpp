@@ -1,7 +1,10 @@
 #include "vgi_operator.hpp"
 
 #include "duckdb/execution/physical_plan_generator.hpp"
+#include "duckdb/common/serializer/deserializer.hpp"
+#include "duckdb/common/serializer/serializer.hpp"
 #include "duckdb/logging/logger.hpp"
+#include "duckdb/planner/operator_extension.hpp"
 #include "duckdb/main/client_context_state.hpp"
 #include "duckdb/planner/expression/bound_reference_expression.hpp"
 
@@ -410,7 +413,73 @@ string LogicalVgiBuffering::GetName() const {
 }
 
 string LogicalVgiBuffering::GetExtensionName() const {
-	return "vgi";
+	return OperatorExtensionName();
+}
+
+//! Bound calls by id, for plan copies within this process.
+class BoundCallIds {
+public:
+	uint64_t Add(const shared_ptr<BoundCall> &call) {
+		lock_guard<mutex> guard(lock);
+		for (auto it = calls.begin(); it != calls.end();) {
+			it = it->second.expired() ? calls.erase(it) : std::next(it);
+		}
+		auto id = ++last_id;
+		calls[id] = call;
+		return id;
+	}
+	shared_ptr<BoundCall> Get(uint64_t id) {
+		lock_guard<mutex> guard(lock);
+		auto entry = calls.find(id);
+		auto call = entry == calls.end() ? nullptr : entry->second.lock();
+		if (!call) {
+			throw SerializationException("vgi: a buffering call can only be copied within the query that bound it");
+		}
+		return call;
+	}
+
+private:
+	mutex lock;
+	uint64_t last_id = 0;
+	unordered_map<uint64_t, weak_ptr<BoundCall>> calls;
+};
+
+static BoundCallIds &CallIds() {
+	static BoundCallIds ids;
+	return ids;
+}
+
+//! Unique per loaded library: every extension built on this bridge has its
+//! own operator class and its own call ids.
+static string OperatorExtensionName() {
+	return "vgi@" + to_string(reinterpret_cast<uintptr_t>(&CallIds()));
+}
+
+void LogicalVgiBuffering::Serialize(Serializer &serializer) const {
+	LogicalExtensionOperator::Serialize(serializer);
+	serializer.WriteProperty<uint64_t>(201, "call_id", CallIds().Add(call));
+	serializer.WriteProperty<idx_t>(202, "table_index", table_index.index);
+	serializer.WriteProperty(203, "projection", projection);
+	serializer.WriteProperty(204, "expressions", expressions);
+}
+
+class VgiOperatorExtension : public OperatorExtension {
+public:
+	std::string GetName() override {
+		return OperatorExtensionName();
+	}
+	unique_ptr<LogicalExtensionOperator> Deserialize(Deserializer &deserializer) override {
+		auto call = CallIds().Get(deserializer.ReadProperty<uint64_t>(201, "call_id"));
+		auto table_index = TableIndex(deserializer.ReadProperty<idx_t>(202, "table_index"));
+		auto result = make_uniq<LogicalVgiBuffering>(table_index, std::move(call));
+		result->projection = deserializer.ReadProperty<vector<idx_t>>(203, "projection");
+		deserializer.ReadProperty(204, "expressions", result->expressions);
+		return std::move(result);
+	}
+};
+
+void RegisterOperatorExtension(DatabaseInstance &db) {
+	OperatorExtension::Register(DBConfig::GetConfig(db), make_shared_ptr<VgiOperatorExtension>());
 }
 
 unique_ptr<LogicalOperator> LogicalVgiBuffering::Copy(ClientContext &context) const {

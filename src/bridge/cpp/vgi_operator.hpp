@@ -35,6 +35,9 @@ struct BoundCall {
 	}
 };
 
+//! Registers the operator extension that deserializes plan copies.
+void RegisterOperatorExtension(DatabaseInstance &db);
+
 //! Raises a DuckDB error naming the function and phase, from a Rust error.
 [[noreturn]] void ThrowRustError(const string &function, const char *phase, char *error);
 
@@ -62,6 +65,10 @@ public:
 		return false;
 	}
 	unique_ptr<LogicalOperator> Copy(ClientContext &context) const override;
+	//! Serialization exists for in-process plan copies (DuckDB copies a plan
+	//! above this operator by serializing it, e.g. to inline a CTE): the
+	//! bound call is referenced by a process-local id, not written out.
+	void Serialize(Serializer &serializer) const override;
 
 protected:
 	void ResolveTypes() override;

@@ -287,6 +287,7 @@ extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, const
 	auto &loader = *static_cast<ExtensionLoader *>(extension_loader);
 	auto &db = loader.GetDatabaseInstance();
 	vgi::RegisterProjectionPushdown(db);
+	vgi::RegisterOperatorExtension(db);
 	vgi::RegisterSettings(db, registry);
 	for (idx_t i = 0; i < api->registry_len(registry); i++) {
 		FunctionDescription description;
