@@ -465,8 +465,17 @@ void LogicalVgiBuffering::Serialize(Serializer &serializer) const {
 	serializer.WriteProperty(204, "expressions", expressions);
 }
 
+//! DuckDB offers every statement that failed to bind to each operator
+//! extension; this one binds no statements.
+static BoundStatement BindNoStatement(ClientContext &, Binder &, OperatorExtensionInfo *, SQLStatement &) {
+	return BoundStatement();
+}
+
 class VgiOperatorExtension : public OperatorExtension {
 public:
+	VgiOperatorExtension() {
+		Bind = BindNoStatement;
+	}
 	std::string GetName() override {
 		return OperatorExtensionName();
 	}
