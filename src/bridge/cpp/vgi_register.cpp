@@ -206,8 +206,16 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 		Api().bind_free(bind);
 		throw BinderException("%s: on_bind returned a schema with no columns", info.name);
 	}
-	for (auto &name : output.names) {
-		return_names.emplace_back(name);
+	// Column aliases, f((...)) AS q(a, b), rename the leading columns; DuckDB
+	// applies them itself only to table functions without bind_operator.
+	auto &aliases = input.ref.column_name_alias;
+	if (aliases.size() > output.names.size()) {
+		Api().bind_free(bind);
+		throw BinderException("%s: %d column aliases given, but the function returns %d columns", info.name,
+		                      aliases.size(), output.names.size());
+	}
+	for (idx_t i = 0; i < output.names.size(); i++) {
+		return_names.emplace_back(i < aliases.size() ? aliases[i] : Identifier(output.names[i]));
 	}
 	auto call = make_shared_ptr<BoundCall>(info.function, info.name, info.flags, bind, std::move(output_schema),
 	                                       std::move(output));
