@@ -9,7 +9,8 @@ use arrow_array::types::{
     Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, Float64Array, Int64Array, RecordBatch,
+    ArrayRef, ArrowPrimitiveType, BooleanArray, Decimal128Array, Float64Array, Int64Array,
+    RecordBatch,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
@@ -74,31 +75,56 @@ fn output_schema(input: &Schema) -> Result<SchemaRef> {
     Ok(Arc::new(Schema::new(fields)))
 }
 
-fn integer_sum<T: ArrowPrimitiveType>(array: &ArrayRef, name: &str) -> Result<Option<i64>>
-where
-    T::Native: TryInto<i64>,
-{
-    let mut sum: Option<i64> = None;
-    for value in array.as_primitive::<T>().iter().flatten() {
-        let value: i64 = value.try_into().map_err(|_| overflow(name))?;
-        sum = Some(
-            sum.unwrap_or(0)
-                .checked_add(value)
-                .ok_or_else(|| overflow(name))?,
-        );
-    }
-    Ok(sum)
+/// The running sum of one column: integers exactly (in `i128`, so that only
+/// the final total can overflow BIGINT, whatever the order of the rows),
+/// floats and decimals as `f64`. `None` while no non-NULL value was seen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Total {
+    Integer(Option<i128>),
+    Float(Option<f64>),
 }
 
-fn float_sum<T: ArrowPrimitiveType>(
+impl Total {
+    fn empty(kind: Sum) -> Self {
+        match kind {
+            Sum::Integer => Total::Integer(None),
+            Sum::Float => Total::Float(None),
+        }
+    }
+
+    fn add(self, other: Total, name: &str) -> Result<Total> {
+        Ok(match (self, other) {
+            (Total::Integer(a), Total::Integer(b)) => Total::Integer(match (a, b) {
+                (Some(a), Some(b)) => Some(a.checked_add(b).ok_or_else(|| overflow(name))?),
+                (a, b) => a.or(b),
+            }),
+            (Total::Float(a), Total::Float(b)) => Total::Float(match (a, b) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            }),
+            _ => {
+                return Err(Error::function(format!(
+                    "sum_all_columns: mismatched partial sums for column {name}"
+                )))
+            }
+        })
+    }
+}
+
+fn integer_total<T: ArrowPrimitiveType>(array: &ArrayRef) -> Total
+where
+    T::Native: Into<i128>,
+{
+    let values = array.as_primitive::<T>().iter().flatten();
+    Total::Integer(values.fold(None, |sum, v| Some(sum.unwrap_or(0) + v.into())))
+}
+
+fn float_total<T: ArrowPrimitiveType>(
     array: &ArrayRef,
     to_f64: impl Fn(T::Native) -> f64,
-) -> Option<f64> {
-    array
-        .as_primitive::<T>()
-        .iter()
-        .flatten()
-        .fold(None, |sum, v| Some(sum.unwrap_or(0.0) + to_f64(v)))
+) -> Total {
+    let values = array.as_primitive::<T>().iter().flatten();
+    Total::Float(values.fold(None, |sum, v| Some(sum.unwrap_or(0.0) + to_f64(v))))
 }
 
 fn overflow(column: &str) -> Error {
@@ -107,53 +133,116 @@ fn overflow(column: &str) -> Error {
     ))
 }
 
-/// Sums one column into an Int64 or Float64 array of one row.
-fn sum_column(array: &ArrayRef, name: &str) -> Result<ArrayRef> {
-    let ints = |sum: Option<i64>| -> ArrayRef { Arc::new(Int64Array::from(vec![sum])) };
-    let floats = |sum: Option<f64>| -> ArrayRef { Arc::new(Float64Array::from(vec![sum])) };
-    Ok(match array.data_type() {
-        DataType::Int8 => ints(integer_sum::<Int8Type>(array, name)?),
-        DataType::Int16 => ints(integer_sum::<Int16Type>(array, name)?),
-        DataType::Int32 => ints(integer_sum::<Int32Type>(array, name)?),
-        DataType::Int64 => ints(integer_sum::<Int64Type>(array, name)?),
-        DataType::UInt8 => ints(integer_sum::<UInt8Type>(array, name)?),
-        DataType::UInt16 => ints(integer_sum::<UInt16Type>(array, name)?),
-        DataType::UInt32 => ints(integer_sum::<UInt32Type>(array, name)?),
-        DataType::UInt64 => ints(integer_sum::<UInt64Type>(array, name)?),
-        DataType::Float16 => floats(float_sum::<Float16Type>(array, f64::from)),
-        DataType::Float32 => floats(float_sum::<Float32Type>(array, f64::from)),
-        DataType::Float64 => floats(float_sum::<Float64Type>(array, |v| v)),
+/// The total of one input column.
+fn column_total(array: &ArrayRef) -> Option<Total> {
+    Some(match array.data_type() {
+        DataType::Int8 => integer_total::<Int8Type>(array),
+        DataType::Int16 => integer_total::<Int16Type>(array),
+        DataType::Int32 => integer_total::<Int32Type>(array),
+        DataType::Int64 => integer_total::<Int64Type>(array),
+        DataType::UInt8 => integer_total::<UInt8Type>(array),
+        DataType::UInt16 => integer_total::<UInt16Type>(array),
+        DataType::UInt32 => integer_total::<UInt32Type>(array),
+        DataType::UInt64 => integer_total::<UInt64Type>(array),
+        DataType::Float16 => float_total::<Float16Type>(array, f64::from),
+        DataType::Float32 => float_total::<Float32Type>(array, f64::from),
+        DataType::Float64 => float_total::<Float64Type>(array, |v| v),
         DataType::Decimal128(_, scale) => {
             let div = 10f64.powi(i32::from(*scale));
-            floats(float_sum::<Decimal128Type>(array, |v| v as f64 / div))
+            float_total::<Decimal128Type>(array, |v| v as f64 / div)
         }
         DataType::Decimal256(_, scale) => {
             let div = 10f64.powi(i32::from(*scale));
-            floats(float_sum::<Decimal256Type>(array, |v| {
+            float_total::<Decimal256Type>(array, |v| {
                 v.to_string().parse::<f64>().unwrap_or(f64::NAN) / div
-            }))
+            })
         }
-        other => {
-            return Err(Error::function(format!(
-                "sum_all_columns: column {name} has non-numeric type {other}"
-            )))
-        }
+        _ => return None,
     })
 }
 
-/// Sums the numeric columns of `batch` into one row of `schema`.
-fn sum_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let columns = schema
+/// The totals of the numeric columns of an input batch, by position (two
+/// input columns may share a name).
+fn batch_totals(batch: &RecordBatch) -> Vec<Total> {
+    batch.columns().iter().filter_map(column_total).collect()
+}
+
+/// How partial totals are stored: integers exactly as DECIMAL(38, 0).
+fn partial_schema(output: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = output
         .fields()
         .iter()
-        .map(|f| {
-            let column = batch.column_by_name(f.name()).ok_or_else(|| {
-                Error::function(format!("sum_all_columns: input has no column {}", f.name()))
-            })?;
-            sum_column(column, f.name())
+        .map(|f| match f.data_type() {
+            DataType::Int64 => Field::new(f.name(), DataType::Decimal128(38, 0), true),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn partial_batch(totals: &[Total], schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = totals
+        .iter()
+        .map(|t| -> Result<ArrayRef> {
+            Ok(match t {
+                Total::Integer(v) => {
+                    Arc::new(Decimal128Array::from(vec![*v]).with_precision_and_scale(38, 0)?)
+                }
+                Total::Float(v) => Arc::new(Float64Array::from(vec![*v])),
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// Adds a stored partial batch to `totals`.
+fn add_partial(totals: &mut [Total], partial: &RecordBatch, output: &Schema) -> Result<()> {
+    for ((total, column), field) in totals
+        .iter_mut()
+        .zip(partial.columns())
+        .zip(output.fields())
+    {
+        let part = match total {
+            Total::Integer(_) => {
+                let values = column.as_primitive::<Decimal128Type>().iter().flatten();
+                Total::Integer(values.fold(None, |s: Option<i128>, v| Some(s.unwrap_or(0) + v)))
+            }
+            Total::Float(_) => float_total::<Float64Type>(column, |v| v),
+        };
+        *total = total.add(part, field.name())?;
+    }
+    Ok(())
+}
+
+/// The final row: integer totals must fit BIGINT.
+fn output_batch(totals: &[Total], output: &SchemaRef) -> Result<RecordBatch> {
+    let columns = totals
+        .iter()
+        .zip(output.fields())
+        .map(|(t, f)| -> Result<ArrayRef> {
+            Ok(match t {
+                Total::Integer(v) => {
+                    let v = v
+                        .map(|v| i64::try_from(v).map_err(|_| overflow(f.name())))
+                        .transpose()?;
+                    Arc::new(Int64Array::from(vec![v]))
+                }
+                Total::Float(v) => Arc::new(Float64Array::from(vec![*v])),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(output.clone(), columns)?)
+}
+
+fn empty_totals(output: &Schema) -> Vec<Total> {
+    output
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Int64 => Total::empty(Sum::Integer),
+            _ => Total::empty(Sum::Float),
+        })
+        .collect()
 }
 
 impl TableBufferingFunction for SumAllColumns {
@@ -183,7 +272,7 @@ impl TableBufferingFunction for SumAllColumns {
     }
 
     fn process(&self, params: &BufferingParams, batch: &RecordBatch) -> Result<Vec<u8>> {
-        let partial = sum_batch(batch, &params.output_schema)?;
+        let partial = partial_batch(&batch_totals(batch), &partial_schema(&params.output_schema))?;
         let id = params.append_batch(PARTIALS, b"", &partial)?;
         if params.arguments.get_bool("logging")?.unwrap_or(false) {
             params.log(format!(
@@ -196,13 +285,12 @@ impl TableBufferingFunction for SumAllColumns {
 
     fn combine(&self, params: &BufferingParams, _state_ids: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
         let schema = &params.output_schema;
-        let mut partials = Vec::new();
+        let mut totals = empty_totals(schema);
         let mut producer = params.batch_producer(PARTIALS, b"");
-        while let Some(batch) = producer.next_batch()? {
-            partials.push(batch);
+        while let Some(partial) = producer.next_batch()? {
+            add_partial(&mut totals, &partial, schema)?;
         }
-        let all = arrow_select::concat::concat_batches(schema, &partials)?;
-        let total = sum_batch(&all, schema)?;
+        let total = output_batch(&totals, schema)?;
         params
             .storage
             .kv_put(&params.execution_id, RESULT_KEY, &encode_batch(&total)?)?;
@@ -227,10 +315,21 @@ impl TableBufferingFunction for SumAllColumns {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::{Decimal128Array, Int32Array, StringArray, UInt64Array};
+    use arrow_array::{Int32Array, StringArray, UInt64Array};
 
     fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
         RecordBatch::try_from_iter(columns).unwrap()
+    }
+
+    /// process over each batch, then combine, as the operator runs them.
+    fn sum(batches: &[RecordBatch]) -> Result<RecordBatch> {
+        let output = output_schema(&batches[0].schema())?;
+        let mut totals = empty_totals(&output);
+        for b in batches {
+            let partial = partial_batch(&batch_totals(b), &partial_schema(&output))?;
+            add_partial(&mut totals, &partial, &output)?;
+        }
+        output_batch(&totals, &output)
     }
 
     #[test]
@@ -247,14 +346,22 @@ mod tests {
                 ),
             ),
         ]);
-        let schema = output_schema(&input.schema()).unwrap();
-        assert_eq!(schema.fields().len(), 2);
-        assert_eq!(schema.field(0).name(), "a");
-        assert_eq!(schema.field(0).data_type(), &DataType::Int64);
-        assert_eq!(schema.field(1).data_type(), &DataType::Float64);
-        let sums = sum_batch(&input, &schema).unwrap();
+        let sums = sum(&[input]).unwrap();
+        assert_eq!(sums.schema().field(0).name(), "a");
+        assert_eq!(sums.schema().field(1).name(), "d");
         assert_eq!(sums.column(0).as_primitive::<Int64Type>().value(0), 3);
         assert_eq!(sums.column(1).as_primitive::<Float64Type>().value(0), 3.75);
+    }
+
+    #[test]
+    fn columns_are_summed_by_position_even_with_equal_names() {
+        let input = batch(vec![
+            ("a", Arc::new(Int32Array::from(vec![1])) as ArrayRef),
+            ("a", Arc::new(Int32Array::from(vec![2]))),
+        ]);
+        let sums = sum(&[input]).unwrap();
+        assert_eq!(sums.column(0).as_primitive::<Int64Type>().value(0), 1);
+        assert_eq!(sums.column(1).as_primitive::<Int64Type>().value(0), 2);
     }
 
     #[test]
@@ -268,21 +375,35 @@ mod tests {
     }
 
     #[test]
-    fn all_null_sums_to_null_and_overflow_is_an_error() {
-        let input = batch(vec![(
-            "a",
-            Arc::new(Int32Array::from(vec![None, None])) as ArrayRef,
-        )]);
-        let schema = output_schema(&input.schema()).unwrap();
-        assert!(sum_batch(&input, &schema).unwrap().column(0).is_null(0));
+    fn only_the_total_can_overflow() {
+        let a = |v: Vec<i64>| batch(vec![("a", Arc::new(Int64Array::from(v)) as ArrayRef)]);
+        let fits = sum(&[a(vec![i64::MAX, 1]), a(vec![-1])]).unwrap();
+        assert_eq!(
+            fits.column(0).as_primitive::<Int64Type>().value(0),
+            i64::MAX
+        );
+        let err = sum(&[a(vec![i64::MAX]), a(vec![1])])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("overflows"), "{err}");
         let big = batch(vec![(
             "u",
             Arc::new(UInt64Array::from(vec![u64::MAX])) as ArrayRef,
         )]);
-        let schema = output_schema(&big.schema()).unwrap();
-        assert!(sum_batch(&big, &schema)
-            .unwrap_err()
-            .to_string()
-            .contains("overflows"));
+        assert!(sum(&[big]).unwrap_err().to_string().contains("overflows"));
+    }
+
+    #[test]
+    fn all_null_and_empty_sum_to_null() {
+        let nulls = batch(vec![(
+            "a",
+            Arc::new(Int32Array::from(vec![None, None])) as ArrayRef,
+        )]);
+        assert!(sum(&[nulls]).unwrap().column(0).is_null(0));
+        let empty = batch(vec![(
+            "a",
+            Arc::new(Int32Array::from(Vec::<i32>::new())) as ArrayRef,
+        )]);
+        assert!(sum(&[empty]).unwrap().column(0).is_null(0));
     }
 }
