@@ -3,6 +3,8 @@
 #   make          build build/release/vgi.duckdb_extension
 #   make demo     build, then run a demo query in the stock duckdb==2.0.0 wheel
 #   make test     Rust unit tests + every test/sql/*.test through DuckDB 2.0.0
+#                 (and the example extension's tests, test-examples)
+#   make example  build the example extension build/release/topk.duckdb_extension
 #   make install  INSTALL the extension so that `LOAD vgi;` finds it by name
 #
 # DuckDB is compiled from source once per machine (about 40 minutes on two
@@ -17,7 +19,7 @@ EXT_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 
 EXTENSION := build/release/vgi.duckdb_extension
 PY = $(shell scripts/setup-venv.sh)
 
-.PHONY: all release duckdb venv demo test test-unit test-sql install clean
+.PHONY: all release duckdb venv demo test test-unit test-sql install clean example test-examples
 
 all: release
 
@@ -36,7 +38,7 @@ venv:
 demo: release venv
 	$(PY) scripts/demo.py $(EXTENSION)
 
-test: test-unit test-sql
+test: test-unit test-sql test-examples
 
 test-unit: duckdb
 	$(CARGO) test --release --locked
@@ -48,6 +50,32 @@ TEST_TMPDIR := $(CURDIR)/build/test-tmp
 test-sql: release venv
 	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
 	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(EXTENSION) test/sql
+
+# The example extension (examples/topk): a crate of its own on top of the SDK.
+# It builds in a target directory of its own: cargo names the vgi library
+# libvgi.so/libvgi.rlib without a hash (the crate is a cdylib), so building
+# vgi as the example's dependency (without the `extension` feature) in
+# $(CARGO_TARGET_DIR) would overwrite the vgi extension's libvgi.so, and a
+# later `make release` that finds vgi fresh would ship a library without
+# vgi's entry point.
+EXAMPLE_DIR := examples/topk
+EXAMPLE_TARGET_DIR := $(VGI_CACHE_DIR)/target-examples
+EXAMPLE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(EXAMPLE_DIR)/Cargo.toml | head -n 1)
+EXAMPLE_EXTENSION := build/release/topk.duckdb_extension
+
+example: duckdb
+	CARGO_TARGET_DIR=$(EXAMPLE_TARGET_DIR) $(CARGO) build --release --locked --manifest-path $(EXAMPLE_DIR)/Cargo.toml
+	mkdir -p build/release
+	python3 scripts/append-footer.py $(EXAMPLE_TARGET_DIR)/release/libtopk.so $(EXAMPLE_EXTENSION) \
+		--extension-version v$(EXAMPLE_VERSION)
+
+# The example's unit tests, then test/examples/*.test with `require vgi`
+# loading the topk extension (the vgi extension is built too: a test loads
+# both into one database).
+test-examples: example release venv
+	CARGO_TARGET_DIR=$(EXAMPLE_TARGET_DIR) $(CARGO) test --release --locked --manifest-path $(EXAMPLE_DIR)/Cargo.toml
+	rm -rf $(TEST_TMPDIR)-examples && mkdir -p $(TEST_TMPDIR)-examples
+	TMPDIR=$(TEST_TMPDIR)-examples $(PY) test/sqllogictest.py --extension $(EXAMPLE_EXTENSION) test/examples
 
 install: release venv
 	$(PY) scripts/install.py $(EXTENSION)
