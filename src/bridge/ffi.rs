@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
 
 use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
-use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch};
+use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema};
 
 use super::arrow_ffi::{export_batch, export_schema, import_batch, import_schema};
@@ -216,7 +216,10 @@ unsafe extern "C" fn registry_setting_defaults(
             .map(|s| Field::new(&s.name, s.default.data_type().clone(), true))
             .collect();
         let columns = settings.iter().map(|s| s.default.slice(0, 1)).collect();
-        let defaults = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        // One row even when there is no setting (and so no column).
+        let options = RecordBatchOptions::new().with_row_count(Some(1));
+        let defaults =
+            RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?;
         // SAFETY: C++ passes writable, uninitialised out structs.
         unsafe {
             export_schema(&defaults.schema(), out)?;

@@ -221,7 +221,8 @@ unique_ptr<GlobalSinkState> PhysicalVgiBuffering::GetGlobalSinkState(ClientConte
 		ThrowRustError(call->name, "init", error);
 	}
 	auto execution = make_shared_ptr<Execution>(exec);
-	context.registered_state->GetOrCreate<QueryExecutions>("vgi_query_executions")->Add(execution);
+	// Keyed per library: each extension built on this bridge has its own class.
+	context.registered_state->GetOrCreate<QueryExecutions>(OperatorExtensionName() + "/executions")->Add(execution);
 	return make_uniq<VgiGlobalSinkState>(std::move(execution));
 }
 
