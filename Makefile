@@ -19,7 +19,7 @@ EXT_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 
 EXTENSION := build/release/vgi.duckdb_extension
 PY = $(shell scripts/setup-venv.sh)
 
-.PHONY: all release duckdb venv demo test test-unit test-sql install clean example test-examples
+.PHONY: all release duckdb venv demo test test-unit test-sql test-python install clean example test-examples
 
 all: release
 
@@ -38,7 +38,7 @@ venv:
 demo: release venv
 	$(PY) scripts/demo.py $(EXTENSION)
 
-test: test-unit test-sql test-examples
+test: test-unit test-sql test-python test-examples
 
 test-unit: duckdb
 	$(CARGO) test --release --locked
@@ -50,6 +50,11 @@ TEST_TMPDIR := $(CURDIR)/build/test-tmp
 test-sql: release venv
 	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
 	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(EXTENSION) test/sql
+
+# Interrupt and progress: need a second thread, so Python rather than sqllogictest.
+test-python: release venv
+	rm -rf $(TEST_TMPDIR)-python && mkdir -p $(TEST_TMPDIR)-python
+	TMPDIR=$(TEST_TMPDIR)-python $(PY) test/python/test_interrupt_progress.py $(EXTENSION)
 
 # The example extension (examples/topk): a crate of its own on top of the SDK.
 # It builds in a target directory of its own: cargo names the vgi library
