@@ -143,6 +143,9 @@ public:
 	}
 	InsertionOrderPreservingMap<string> ParamsToString() const override {
 		InsertionOrderPreservingMap<string> result;
+		// EXPLAIN titles the operator by GetName(); EXPLAIN ANALYZE's profiler
+		// by its type (EXTENSION), so the name goes here too.
+		result["Function"] = call->name;
 		if (!projection.empty()) {
 			vector<string> names;
 			for (auto column : projection) {
