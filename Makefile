@@ -51,10 +51,13 @@ test-sql: release venv
 	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
 	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(EXTENSION) test/sql
 
-# Interrupt and progress: need a second thread, so Python rather than sqllogictest.
+# Interrupts, progress and orphaned state need a second thread or process,
+# so Python rather than sqllogictest.
 test-python: release venv
 	rm -rf $(TEST_TMPDIR)-python && mkdir -p $(TEST_TMPDIR)-python
 	TMPDIR=$(TEST_TMPDIR)-python $(PY) test/python/test_interrupt_progress.py $(EXTENSION)
+	rm -rf $(TEST_TMPDIR)-gc && mkdir -p $(TEST_TMPDIR)-gc
+	TMPDIR=$(TEST_TMPDIR)-gc $(PY) test/python/test_store_gc.py $(EXTENSION)
 
 # The example extension (examples/topk): a crate of its own on top of the SDK.
 # It builds in a target directory of its own: cargo names the vgi library

@@ -111,9 +111,11 @@ impl Execution {
             Some(columns) => Arc::new(call.output_schema.project(columns)?),
             None => call.output_schema.clone(),
         };
+        let execution_id = new_execution_id();
+        call.store.claim(&execution_id)?;
         let exec = Execution {
             call,
-            execution_id: new_execution_id(),
+            execution_id,
             interrupt,
             projection,
             produced_schema,

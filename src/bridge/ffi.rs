@@ -3,16 +3,21 @@
 
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
-use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_array::{
+    new_null_array, Array, ArrayRef, Float64Array, Int64Array, RecordBatch, RecordBatchOptions,
+    StringArray,
+};
 use arrow_schema::{DataType, Field, Schema};
 
 use super::arrow_ffi::{export_batch, export_schema, import_batch, import_schema};
 use super::execution::{BoundCall, Execution, LogLine, Producer};
 use super::guard::{guarded, quietly, vgi_error_free};
 use super::registry::{RegisteredFunction, Registry};
-use crate::sdk::{ArgSpec, ArgType, Arguments, Interrupt, Settings};
+use crate::sdk::{ArgSpec, ArgType, Arguments, Error, Interrupt, Settings};
+use crate::store::Orphan;
 use crate::Result;
 
 /// A borrowed UTF-8 string.
@@ -81,6 +86,13 @@ pub(crate) struct VgiApi {
         Err,
     ) -> c_int,
     error_free: unsafe extern "C" fn(*mut c_char),
+    store_gc: unsafe extern "C" fn(
+        *const Registry,
+        i64,
+        *mut FFI_ArrowSchema,
+        *mut FFI_ArrowArray,
+        Err,
+    ) -> c_int,
     fn_name: unsafe extern "C" fn(*const Fn) -> VgiStr,
     fn_description: unsafe extern "C" fn(*const Fn) -> VgiStr,
     fn_example_count: unsafe extern "C" fn(*const Fn) -> usize,
@@ -128,6 +140,7 @@ pub(crate) static API: VgiApi = VgiApi {
     registry_setting_description,
     registry_setting_defaults,
     error_free: vgi_error_free,
+    store_gc,
     fn_name,
     fn_description,
     fn_example_count,
@@ -181,6 +194,49 @@ unsafe extern "C" fn registry_len(registry: *const Registry) -> usize {
 unsafe extern "C" fn registry_get(registry: *const Registry, index: usize) -> *const Fn {
     // SAFETY: C++ passes the registry it was given at init, and an index below its length.
     &unsafe { &*registry }.functions[index]
+}
+
+/// Removes orphaned state older than `ttl_seconds`; reports it as a batch
+/// (execution_id VARCHAR, age_seconds DOUBLE, bytes BIGINT).
+unsafe extern "C" fn store_gc(
+    registry: *const Registry,
+    ttl_seconds: i64,
+    out_schema: *mut FFI_ArrowSchema,
+    out: *mut FFI_ArrowArray,
+    error: Err,
+) -> c_int {
+    status(guarded(error, || {
+        // SAFETY: C++ passes the registry it was given at init.
+        let registry = unsafe { &*registry };
+        let store = registry
+            .store()
+            .ok_or_else(|| Error::InvalidArgument("the buffering store is not open".into()))?;
+        let ttl = Duration::from_secs(u64::try_from(ttl_seconds).map_err(|_| {
+            Error::InvalidArgument(format!("the time to live must be >= 0, got {ttl_seconds}"))
+        })?);
+        let batch = orphans_batch(&store.collect_orphans(ttl)?)?;
+        // SAFETY: C++ passes writable, uninitialised out structs.
+        unsafe {
+            export_schema(&batch.schema(), out_schema)?;
+            export_batch(batch, out);
+        }
+        Ok(())
+    }))
+}
+
+fn orphans_batch(orphans: &[Orphan]) -> Result<RecordBatch> {
+    let ids = StringArray::from_iter_values(orphans.iter().map(|o| o.execution_id.as_str()));
+    let ages = Float64Array::from_iter_values(orphans.iter().map(|o| o.age.as_secs_f64()));
+    let bytes = Int64Array::from_iter_values(
+        orphans
+            .iter()
+            .map(|o| i64::try_from(o.bytes).unwrap_or(i64::MAX)),
+    );
+    Ok(RecordBatch::try_from_iter([
+        ("execution_id", Arc::new(ids) as ArrayRef),
+        ("age_seconds", Arc::new(ages)),
+        ("bytes", Arc::new(bytes)),
+    ])?)
 }
 
 unsafe extern "C" fn registry_setting_count(registry: *const Registry) -> usize {

@@ -18,12 +18,26 @@ pub use registry::Registry;
 /// `C-unwind` ABI on both sides).
 pub unsafe fn init_extension(loader: *mut std::ffi::c_void, registry: Registry) {
     let registry: &'static Registry = Box::leak(Box::new(registry));
+    collect_orphans_at_load(registry);
     let load_error = registry
         .load_error()
         .map(|e| std::ffi::CString::new(e.replace('\0', " ")).expect("NUL bytes were replaced"));
     let load_error_ptr = load_error.as_ref().map_or(std::ptr::null(), |e| e.as_ptr());
     // SAFETY: the caller passes DuckDB's loader; the registry lives forever.
     unsafe { ffi::vgi_bridge_init(loader, &ffi::API, registry, load_error_ptr) }
+}
+
+/// Removes the state that processes which died mid-query left behind, once it
+/// is older than the default time to live (the setting cannot be changed
+/// before the extension is loaded; `vgi_store_gc()` uses its current value).
+fn collect_orphans_at_load(registry: &Registry) {
+    let Some(store) = registry.store() else {
+        return;
+    };
+    let ttl = std::time::Duration::from_secs(registry::DEFAULT_ORPHAN_TTL_SECONDS.unsigned_abs());
+    if let Err(e) = store.collect_orphans(ttl) {
+        eprintln!("vgi: could not remove orphaned state from the store: {e}");
+    }
 }
 
 /// Defines the DuckDB entry point `<name>_duckdb_cpp_init` of a loadable

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use arrow_array::Int64Array;
+
 use crate::sdk::{ArgSpec, ArgType, FunctionMetadata, SettingSpec, TableBufferingFunction};
 use crate::store::BufferingStore;
 
@@ -19,6 +21,7 @@ pub(crate) struct RegisteredFunction {
 pub struct Registry {
     pub(crate) functions: Vec<RegisteredFunction>,
     pub(crate) settings: Vec<SettingSpec>,
+    store: Result<Arc<BufferingStore>, String>,
     load_error: Option<String>,
 }
 
@@ -50,21 +53,44 @@ impl Registry {
         let load_error = load_error.or_else(|| validate(&functions).err());
         Registry {
             functions,
-            settings: Vec::new(),
+            settings: vec![orphan_ttl_setting()],
+            store,
             load_error,
         }
     }
 
-    /// Also registers `settings` with DuckDB.
+    /// Also registers `settings` with DuckDB (besides the bridge's own,
+    /// [`ORPHAN_TTL_SETTING`]).
     pub fn with_settings(mut self, settings: Vec<SettingSpec>) -> Self {
-        self.settings = settings;
+        self.settings.extend(settings);
         self
+    }
+
+    /// The store the functions share, if it could be opened.
+    pub(crate) fn store(&self) -> Option<&Arc<BufferingStore>> {
+        self.store.as_ref().ok()
     }
 
     /// Why the extension cannot load, if it cannot.
     pub fn load_error(&self) -> Option<&str> {
         self.load_error.as_deref()
     }
+}
+
+/// How old (in seconds) the state of a dead process must be before the
+/// store's garbage collection removes it.
+pub const ORPHAN_TTL_SETTING: &str = "vgi_orphan_ttl_seconds";
+
+/// The default time to live of orphaned state: 24 hours.
+pub const DEFAULT_ORPHAN_TTL_SECONDS: i64 = 24 * 60 * 60;
+
+fn orphan_ttl_setting() -> SettingSpec {
+    SettingSpec::new(
+        ORPHAN_TTL_SETTING,
+        "Seconds after which the state of an execution whose process died is removed \
+         (when an extension loads, and by vgi_store_gc())",
+        Arc::new(Int64Array::from(vec![DEFAULT_ORPHAN_TTL_SECONDS])),
+    )
 }
 
 /// DuckDB's order of parameters: positional ones (the TABLE among them) as

@@ -6,6 +6,7 @@
 
 mod executions;
 mod fsio;
+mod gc;
 mod kv;
 mod log;
 mod paths;
@@ -17,6 +18,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+pub use gc::Orphan;
 pub use root::default_root;
 
 use crate::sdk::error::Result;

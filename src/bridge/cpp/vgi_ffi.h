@@ -55,6 +55,10 @@ struct VgiApi {
 	int (*registry_setting_defaults)(const VgiRegistry *registry, ArrowSchema *out, ArrowArray *out_defaults,
 	                                 char **error);
 	void (*error_free)(char *error);
+	//! Removes orphaned state older than `ttl_seconds`, reported as a struct
+	//! array (execution_id, age_seconds, bytes) with its schema.
+	int (*store_gc)(const VgiRegistry *registry, int64_t ttl_seconds, ArrowSchema *out_schema, ArrowArray *out,
+	                char **error);
 
 	// Function description, read at load time.
 	VgiStr (*fn_name)(const VgiFunction *fn);

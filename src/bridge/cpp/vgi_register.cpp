@@ -9,6 +9,7 @@
 
 #include "vgi_operator.hpp"
 #include "vgi_pushdown.hpp"
+#include "vgi_store_gc.hpp"
 
 namespace vgi {
 
@@ -244,7 +245,10 @@ static void RegisterSettings(DatabaseInstance &db, const VgiRegistry *registry) 
 	for (idx_t i = 0; i < Api().registry_setting_count(registry); i++) {
 		auto name = ToString(Api().registry_setting_name(registry, i));
 		auto description = ToString(Api().registry_setting_description(registry, i));
-		config.AddExtensionOption(Identifier(name), description, declared.types[i], declared.defaults[i]);
+		// Extensions on this bridge share its settings (vgi_orphan_ttl_seconds): first one wins.
+		if (!config.HasExtensionOption(Identifier(name))) {
+			config.AddExtensionOption(Identifier(name), description, declared.types[i], declared.defaults[i]);
+		}
 		setting_names.push_back(name);
 	}
 }
@@ -297,6 +301,7 @@ extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, const
 	vgi::RegisterProjectionPushdown(db);
 	vgi::RegisterOperatorExtension(db);
 	vgi::RegisterSettings(db, registry);
+	vgi::RegisterStoreGc(loader, registry);
 	for (idx_t i = 0; i < api->registry_len(registry); i++) {
 		FunctionDescription description;
 		auto function = vgi::MakeTableFunction(db, api->registry_get(registry, i), description);

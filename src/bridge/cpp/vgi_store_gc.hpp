@@ -1,0 +1,13 @@
+// The vgi_store_gc() table function (see vgi_store_gc.cpp).
+#pragma once
+
+#include "duckdb.hpp"
+#include "vgi_ffi.h"
+
+namespace duckdb {
+class ExtensionLoader;
+}
+
+namespace vgi {
+void RegisterStoreGc(duckdb::ExtensionLoader &loader, const VgiRegistry *registry);
+} // namespace vgi
