@@ -58,6 +58,8 @@ test-python: release venv
 	TMPDIR=$(TEST_TMPDIR)-python $(PY) test/python/test_interrupt_progress.py $(EXTENSION)
 	rm -rf $(TEST_TMPDIR)-gc && mkdir -p $(TEST_TMPDIR)-gc
 	TMPDIR=$(TEST_TMPDIR)-gc $(PY) test/python/test_store_gc.py $(EXTENSION)
+	rm -rf $(TEST_TMPDIR)-stress && mkdir -p $(TEST_TMPDIR)-stress
+	TMPDIR=$(TEST_TMPDIR)-stress $(PY) test/python/test_concurrency.py $(EXTENSION)
 
 # The example extension (examples/topk): a crate of its own on top of the SDK.
 # It builds in a target directory of its own: cargo names the vgi library
