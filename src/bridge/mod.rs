@@ -1,5 +1,6 @@
 //! The DuckDB bridge: the C++ operator in `cpp/` and the Rust side of its
-//! C ABI. A crate that builds its own extension calls [`export_extension!`].
+//! C ABI. A crate that builds its own extension calls
+//! [`export_extension!`](crate::export_extension).
 
 mod arrow_ffi;
 mod execution;

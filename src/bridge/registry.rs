@@ -60,7 +60,7 @@ impl Registry {
     }
 
     /// Also registers `settings` with DuckDB (besides the bridge's own,
-    /// [`ORPHAN_TTL_SETTING`]).
+    /// `vgi_orphan_ttl_seconds`).
     pub fn with_settings(mut self, settings: Vec<SettingSpec>) -> Self {
         self.settings.extend(settings);
         self
