@@ -6,6 +6,7 @@
 #                 (and the example extension's tests, test-examples)
 #   make example  build the example extension build/release/topk.duckdb_extension
 #   make install  INSTALL the extension so that `LOAD vgi;` finds it by name
+#   make bench    time vgi against native DuckDB (bench/bench.py; JSON in build/bench.json)
 #
 # DuckDB is compiled from source once per machine (about 40 minutes on two
 # cores) into $(VGI_CACHE_DIR); later builds, and other clones, reuse it.
@@ -19,7 +20,7 @@ EXT_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 
 EXTENSION := build/release/vgi.duckdb_extension
 PY = $(shell scripts/setup-venv.sh)
 
-.PHONY: all release duckdb venv demo test test-unit test-sql test-python install clean example test-examples
+.PHONY: all release duckdb venv demo test test-unit test-sql test-python install clean example test-examples bench
 
 all: release
 
@@ -86,6 +87,11 @@ test-examples: example release venv
 	CARGO_TARGET_DIR=$(EXAMPLE_TARGET_DIR) $(CARGO) test --release --locked --manifest-path $(EXAMPLE_DIR)/Cargo.toml
 	rm -rf $(TEST_TMPDIR)-examples && mkdir -p $(TEST_TMPDIR)-examples
 	TMPDIR=$(TEST_TMPDIR)-examples $(PY) test/sqllogictest.py --extension $(EXAMPLE_EXTENSION) test/examples
+
+# vgi vs native DuckDB, 1M and 10M rows, 1 and 2 threads (about 2.5 minutes on
+# two cores); options: make bench BENCH_ARGS="--quick" (or --rows, --repeat, --threads).
+bench: release venv
+	$(PY) bench/bench.py $(BENCH_ARGS)
 
 install: release venv
 	$(PY) scripts/install.py $(EXTENSION)
