@@ -52,6 +52,8 @@ pub struct StoreScanProducer {
     page_size: usize,
     after_id: i64,
     last_id: i64,
+    /// The ids still to read, listed once on the first page.
+    pending_ids: Option<VecDeque<i64>>,
     entries: VecDeque<(i64, Vec<u8>)>,
     decoded: VecDeque<RecordBatch>,
     exhausted: bool,
@@ -71,6 +73,7 @@ impl StoreScanProducer {
             page_size: Self::DEFAULT_PAGE_SIZE,
             after_id: -1,
             last_id: i64::MAX,
+            pending_ids: None,
             entries: VecDeque::new(),
             decoded: VecDeque::new(),
             exhausted: false,
@@ -91,24 +94,38 @@ impl StoreScanProducer {
         self
     }
 
+    /// Reads the next page of entries. The log is listed once, on the first
+    /// page (a producer runs after every append has finished), not per page.
     fn fill_page(&mut self) -> Result<()> {
-        let page = self.store.scan(
-            &self.exec,
-            &self.ns,
-            &self.key,
-            self.after_id,
-            self.page_size,
-        )?;
-        match page.last() {
-            Some((id, _)) => self.after_id = *id,
-            None => self.exhausted = true,
+        if self.pending_ids.is_none() {
+            let (after, last) = (self.after_id, self.last_id);
+            let ids = self.store.entry_ids(&self.exec, &self.ns, &self.key)?;
+            self.pending_ids = Some(
+                ids.into_iter()
+                    .filter(|id| *id > after && *id <= last)
+                    .collect(),
+            );
         }
-        let last_id = self.last_id;
-        if self.after_id >= last_id {
+        let ids = self.pending_ids.as_mut().expect("listed above");
+        for _ in 0..self.page_size {
+            let Some(id) = ids.pop_front() else {
+                break;
+            };
+            match self.store.read_entry(&self.exec, &self.ns, &self.key, id)? {
+                Some(bytes) => self.entries.push_back((id, bytes)),
+                None => {
+                    return Err(Error::Corrupt {
+                        path: self
+                            .store
+                            .log_entry_path(&self.exec, &self.ns, &self.key, id)?,
+                        reason: "the entry vanished while it was being read".into(),
+                    })
+                }
+            }
+        }
+        if ids.is_empty() {
             self.exhausted = true;
         }
-        self.entries
-            .extend(page.into_iter().take_while(|(id, _)| *id <= last_id));
         Ok(())
     }
 

@@ -28,6 +28,23 @@ impl BufferingStore {
         self.append_entry(&dir, value.as_ref())
     }
 
+    /// The ids of the entries of `(exec, ns, key)`, ascending; empty for a log
+    /// never appended to.
+    pub fn entry_ids(&self, exec: &[u8], ns: &[u8], key: &[u8]) -> Result<Vec<i64>> {
+        list_ids(&self.log_dir(exec, ns, key)?)
+    }
+
+    /// The entry `id` of `(exec, ns, key)`, or `None` if there is none.
+    pub fn read_entry(
+        &self,
+        exec: &[u8],
+        ns: &[u8],
+        key: &[u8],
+        id: i64,
+    ) -> Result<Option<Vec<u8>>> {
+        read_optional(&self.log_dir(exec, ns, key)?.join(entry_name(id)))
+    }
+
     /// Up to `limit` entries of `(exec, ns, key)` with `id > after_id`, ordered
     /// by id. A log never appended to is empty. Entries still being published
     /// by a concurrent `append` may be missed.
