@@ -53,14 +53,14 @@ impl Registry {
         let load_error = load_error.or_else(|| validate(&functions).err());
         Registry {
             functions,
-            settings: vec![orphan_ttl_setting()],
+            settings: vec![orphan_ttl_setting(), process_batch_rows_setting()],
             store,
             load_error,
         }
     }
 
     /// Also registers `settings` with DuckDB (besides the bridge's own,
-    /// `vgi_orphan_ttl_seconds`).
+    /// `vgi_orphan_ttl_seconds` and `vgi_process_batch_rows`).
     pub fn with_settings(mut self, settings: Vec<SettingSpec>) -> Self {
         self.settings.extend(settings);
         self
@@ -90,6 +90,21 @@ fn orphan_ttl_setting() -> SettingSpec {
         "Seconds after which the state of an execution whose process died is removed \
          (when an extension loads, and by vgi_store_gc())",
         Arc::new(Int64Array::from(vec![DEFAULT_ORPHAN_TTL_SECONDS])),
+    )
+}
+
+/// How many rows the bridge gathers per thread before it calls `process`.
+pub const PROCESS_BATCH_ROWS_SETTING: &str = "vgi_process_batch_rows";
+
+/// The default batch: one DuckDB row group (60 vectors).
+pub const DEFAULT_PROCESS_BATCH_ROWS: i64 = 122_880;
+
+fn process_batch_rows_setting() -> SettingSpec {
+    SettingSpec::new(
+        PROCESS_BATCH_ROWS_SETTING,
+        "Rows gathered per thread into one process() call (at most 32 MiB of Arrow data; \
+         1: one call per DuckDB chunk)",
+        Arc::new(Int64Array::from(vec![DEFAULT_PROCESS_BATCH_ROWS])),
     )
 }
 

@@ -110,6 +110,9 @@ private:
 //===--------------------------------------------------------------------===//
 // Physical operator
 //===--------------------------------------------------------------------===//
+class VgiGlobalSinkState;
+class VgiLocalSinkState;
+
 class PhysicalVgiBuffering : public PhysicalOperator {
 public:
 	static constexpr const PhysicalOperatorType TYPE = PhysicalOperatorType::EXTENSION;
@@ -176,6 +179,7 @@ public:
 	unique_ptr<LocalSinkState> GetLocalSinkState(ExecutionContext &context) const override;
 	SinkResultType Sink(ExecutionContext &context, DataChunk &chunk, OperatorSinkInput &input) const override;
 	SinkCombineResultType Combine(ExecutionContext &context, OperatorSinkCombineInput &input) const override;
+	void Flush(ExecutionContext &context, VgiGlobalSinkState &gstate, VgiLocalSinkState &lstate) const;
 	SinkFinalizeType Finalize(Pipeline &pipeline, Event &event, ClientContext &context,
 	                          OperatorSinkFinalizeInput &input) const override;
 
@@ -205,6 +209,7 @@ public:
 	}
 	shared_ptr<Execution> execution;
 	idx_t finalize_count = 0;
+	idx_t batch_rows = 1;
 	//! The next batch number, when the operator numbers batches itself.
 	atomic<int64_t> next_batch {0};
 };
@@ -212,10 +217,31 @@ public:
 class VgiLocalSinkState : public LocalSinkState {
 public:
 	DataChunk input;
-	bool initialized = false;
+	//! The rows gathered for the next `process` call and their batch index.
+	unique_ptr<ArrowBatchBuilder> batch;
+	int64_t batch_index = -1;
 };
 
+//! How many rows (and at most how many bytes) the bridge gathers per thread
+//! before it calls `process`.
+static constexpr const char *PROCESS_BATCH_ROWS_SETTING = "vgi_process_batch_rows";
+static constexpr idx_t PROCESS_BATCH_MAX_BYTES = 32ULL * 1024 * 1024;
+
+static idx_t ProcessBatchRows(ClientContext &context, const string &function) {
+	Value setting;
+	if (!context.TryGetCurrentSetting(Identifier(PROCESS_BATCH_ROWS_SETTING), setting) || setting.IsNull()) {
+		return 1;
+	}
+	auto rows = setting.GetValue<int64_t>();
+	if (rows < 1) {
+		throw InvalidInputException("%s: %s must be at least 1, got %lld", function, PROCESS_BATCH_ROWS_SETTING,
+		                            rows);
+	}
+	return NumericCast<idx_t>(rows);
+}
+
 unique_ptr<GlobalSinkState> PhysicalVgiBuffering::GetGlobalSinkState(ClientContext &context) const {
+	auto batch_rows = ProcessBatchRows(context, call->name);
 	char *error = nullptr;
 	auto debug = Logger::Get(context).ShouldLog(LOG_TYPE, LogLevel::LOG_DEBUG);
 	auto exec = Api().exec_start(call->bind, debug ? 1 : 0, &context, IsInterrupted,
@@ -226,11 +252,30 @@ unique_ptr<GlobalSinkState> PhysicalVgiBuffering::GetGlobalSinkState(ClientConte
 	auto execution = make_shared_ptr<Execution>(exec);
 	// Keyed per library: each extension built on this bridge has its own class.
 	context.registered_state->GetOrCreate<QueryExecutions>(OperatorExtensionName() + "/executions")->Add(execution);
-	return make_uniq<VgiGlobalSinkState>(std::move(execution));
+	auto state = make_uniq<VgiGlobalSinkState>(std::move(execution));
+	state->batch_rows = batch_rows;
+	return std::move(state);
 }
 
 unique_ptr<LocalSinkState> PhysicalVgiBuffering::GetLocalSinkState(ExecutionContext &context) const {
 	return make_uniq<VgiLocalSinkState>();
+}
+
+//! Calls `process` with the rows a thread gathered, if any.
+void PhysicalVgiBuffering::Flush(ExecutionContext &context, VgiGlobalSinkState &gstate,
+                                 VgiLocalSinkState &lstate) const {
+	if (!lstate.batch || lstate.batch->Rows() == 0) {
+		return;
+	}
+	ArrowArray array;
+	lstate.batch->Finish(array);
+	auto batch_index = number_batches ? gstate.next_batch++ : lstate.batch_index;
+	char *error = nullptr;
+	auto status = Api().exec_process(gstate.execution->Get(), &array, batch_index, &error);
+	DrainLogs(context.client, gstate.execution->Get());
+	if (status != 0) {
+		ThrowPhaseError(context.client, call->name, "process", error);
+	}
 }
 
 SinkResultType PhysicalVgiBuffering::Sink(ExecutionContext &context, DataChunk &chunk,
@@ -240,38 +285,37 @@ SinkResultType PhysicalVgiBuffering::Sink(ExecutionContext &context, DataChunk &
 	if (chunk.size() == 0) {
 		return SinkResultType::NEED_MORE_INPUT;
 	}
-	if (!lstate.initialized) {
+	if (!lstate.batch) {
 		vector<LogicalType> types;
 		for (auto column : input_columns) {
 			types.push_back(chunk.data[column].GetType());
 		}
 		lstate.input.InitializeEmpty(types);
-		lstate.initialized = true;
+		auto capacity = MinValue<idx_t>(gstate.batch_rows, DEFAULT_ROW_GROUP_SIZE);
+		lstate.batch = make_uniq<ArrowBatchBuilder>(context.client, std::move(types), capacity);
+	}
+	// A batch holds the rows of one batch index only.
+	if (UsesBatchIndex()) {
+		auto batch_index = NumericCast<int64_t>(lstate.partition_info.batch_index.GetIndex());
+		if (batch_index != lstate.batch_index) {
+			Flush(context, gstate, lstate);
+			lstate.batch_index = batch_index;
+		}
 	}
 	for (idx_t i = 0; i < input_columns.size(); i++) {
 		lstate.input.data[i].Reference(chunk.data[input_columns[i]]);
 	}
 	lstate.input.SetCardinality(chunk.size());
-
-	ArrowArray array;
-	ExportChunk(context.client, lstate.input, array);
-	int64_t batch_index = -1;
-	if (UsesBatchIndex()) {
-		batch_index = NumericCast<int64_t>(lstate.partition_info.batch_index.GetIndex());
-	} else if (number_batches) {
-		batch_index = gstate.next_batch++;
-	}
-	char *error = nullptr;
-	auto status = Api().exec_process(gstate.execution->Get(), &array, batch_index, &error);
-	DrainLogs(context.client, gstate.execution->Get());
-	if (status != 0) {
-		ThrowPhaseError(context.client, call->name, "process", error);
+	lstate.batch->Append(lstate.input);
+	if (lstate.batch->Rows() >= gstate.batch_rows || lstate.batch->Bytes() >= PROCESS_BATCH_MAX_BYTES) {
+		Flush(context, gstate, lstate);
 	}
 	return SinkResultType::NEED_MORE_INPUT;
 }
 
 SinkCombineResultType PhysicalVgiBuffering::Combine(ExecutionContext &context,
                                                     OperatorSinkCombineInput &input) const {
+	Flush(context, input.global_state.Cast<VgiGlobalSinkState>(), input.local_state.Cast<VgiLocalSinkState>());
 	return SinkCombineResultType::FINISHED;
 }
 
