@@ -9,7 +9,7 @@ use arrow_array::types::{
     Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::{
-    ArrayRef, ArrowPrimitiveType, BooleanArray, Decimal128Array, Float64Array, Int64Array,
+    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, Decimal128Array, Float64Array, Int64Array,
     RecordBatch,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -115,8 +115,32 @@ fn integer_total<T: ArrowPrimitiveType>(array: &ArrayRef) -> Total
 where
     T::Native: Into<i128>,
 {
-    let values = array.as_primitive::<T>().iter().flatten();
+    let array = array.as_primitive::<T>();
+    if array.null_count() == 0 {
+        return Total::Integer((!array.is_empty()).then(|| exact_sum(array.values())));
+    }
+    let values = array.iter().flatten();
     Total::Integer(values.fold(None, |sum, v| Some(sum.unwrap_or(0) + v.into())))
+}
+
+/// The exact sum of integers of at most 64 bits, in a form the compiler
+/// vectorises: each value is split into its high 32 bits (signed) and low 32
+/// bits (unsigned), summed separately in 64 bits (2^31 values cannot overflow
+/// either sum), and recombined in 128 bits.
+fn exact_sum<N: Copy + Into<i128>>(values: &[N]) -> i128 {
+    const BLOCK: usize = 1 << 30;
+    values
+        .chunks(BLOCK)
+        .map(|block| {
+            let (mut high, mut low) = (0i64, 0u64);
+            for v in block {
+                let v: i128 = (*v).into();
+                high += (v >> 32) as i64;
+                low += (v as u64) & 0xffff_ffff;
+            }
+            (i128::from(high) << 32) + i128::from(low)
+        })
+        .sum()
 }
 
 fn float_total<T: ArrowPrimitiveType>(
@@ -330,6 +354,25 @@ mod tests {
             add_partial(&mut totals, &partial, &output)?;
         }
         output_batch(&totals, &output)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn exact_sum_equals_the_naive_sum(
+            signed in proptest::collection::vec(proptest::num::i64::ANY, 0..300),
+            unsigned in proptest::collection::vec(proptest::num::u64::ANY, 0..300),
+        ) {
+            proptest::prop_assert_eq!(exact_sum(&signed), signed.iter().map(|v| i128::from(*v)).sum::<i128>());
+            proptest::prop_assert_eq!(exact_sum(&unsigned), unsigned.iter().map(|v| i128::from(*v)).sum::<i128>());
+        }
+    }
+
+    #[test]
+    fn exact_sum_at_the_limits() {
+        assert_eq!(exact_sum(&[i64::MIN; 3]), 3 * i128::from(i64::MIN));
+        assert_eq!(exact_sum(&[i64::MAX; 3]), 3 * i128::from(i64::MAX));
+        assert_eq!(exact_sum(&[u64::MAX; 3]), 3 * i128::from(u64::MAX));
+        assert_eq!(exact_sum::<i64>(&[]), 0);
     }
 
     #[test]
