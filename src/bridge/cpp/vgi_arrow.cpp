@@ -24,32 +24,6 @@ void ExportChunk(ClientContext &context, DataChunk &chunk, ArrowArray &out) {
 	ArrowConverter::ToArrowArray(chunk, &out, ArrowProperties(context), no_extension_casts);
 }
 
-ArrowBatchBuilder::ArrowBatchBuilder(ClientContext &context, vector<LogicalType> types_p, idx_t capacity_p)
-    : properties(ArrowProperties(context)), types(std::move(types_p)), capacity(capacity_p) {
-}
-
-void ArrowBatchBuilder::Append(DataChunk &chunk) {
-	if (!appender) {
-		unordered_map<idx_t, const shared_ptr<ArrowTypeExtensionData>> no_extension_casts;
-		appender = make_uniq<ArrowAppender>(types, capacity, properties, no_extension_casts);
-	}
-	appender->Append(chunk, 0, chunk.size(), chunk.size());
-}
-
-idx_t ArrowBatchBuilder::Rows() const {
-	return appender ? appender->RowCount() : 0;
-}
-
-idx_t ArrowBatchBuilder::Bytes() const {
-	return appender ? appender->ByteSize() : 0;
-}
-
-void ArrowBatchBuilder::Finish(ArrowArray &out) {
-	D_ASSERT(appender);
-	out = appender->Finalize();
-	appender.reset();
-}
-
 ImportedSchema ImportSchema(ClientContext &context, ArrowSchema &schema) {
 	ImportedSchema result;
 	ArrowTableFunction::PopulateArrowTableSchema(context, result.table, schema);

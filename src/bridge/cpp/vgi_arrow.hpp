@@ -3,7 +3,6 @@
 
 #include "duckdb.hpp"
 #include "duckdb/common/arrow/arrow.hpp"
-#include "duckdb/common/arrow/arrow_appender.hpp"
 #include "duckdb/common/arrow/arrow_wrapper.hpp"
 #include "duckdb/function/table/arrow.hpp"
 
@@ -18,24 +17,6 @@ ClientProperties ArrowProperties(ClientContext &context);
 void ExportSchema(ClientContext &context, const vector<LogicalType> &types, const vector<string> &names,
                   ArrowSchema &out);
 void ExportChunk(ClientContext &context, DataChunk &chunk, ArrowArray &out);
-
-//! Gathers DuckDB chunks into one Arrow struct array, so that a function's
-//! `process` sees batches larger than DuckDB's vectors.
-class ArrowBatchBuilder {
-public:
-	ArrowBatchBuilder(ClientContext &context, vector<LogicalType> types, idx_t capacity);
-	void Append(DataChunk &chunk);
-	idx_t Rows() const;
-	idx_t Bytes() const;
-	//! Moves the gathered rows out and starts an empty batch.
-	void Finish(ArrowArray &out);
-
-private:
-	ClientProperties properties;
-	vector<LogicalType> types;
-	idx_t capacity;
-	unique_ptr<ArrowAppender> appender;
-};
 
 //! Owns an imported Arrow schema and the DuckDB types it maps to.
 struct ImportedSchema {

@@ -1,4 +1,5 @@
 #include "vgi_operator.hpp"
+#include "vgi_batch_builder.hpp"
 
 #include "duckdb/execution/physical_plan_generator.hpp"
 #include "duckdb/common/serializer/deserializer.hpp"
