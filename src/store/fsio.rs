@@ -5,12 +5,13 @@
 //! process) sees either no entry or a complete one. Nothing is fsynced:
 //! the store holds per-query scratch state, not durable data.
 
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::frame::{header, read_framed};
 use super::paths::{hex, parse_entry_name, TMP_PREFIX};
 use super::random::random_bytes;
 use crate::sdk::error::{Error, Result};
@@ -35,7 +36,8 @@ pub(crate) fn temp_path(dir: &Path, label: &str) -> PathBuf {
     ))
 }
 
-/// Write `data` to a new temporary file in `dir` (mode 0600) and return its path.
+/// Write `data`, framed (see [`frame`](super::frame)), to a new temporary
+/// file in `dir` (mode 0600) and return its path.
 pub(crate) fn write_temp(dir: &Path, data: &[u8]) -> Result<PathBuf> {
     let mut attempts = 0;
     let (path, mut file) = loop {
@@ -51,7 +53,10 @@ pub(crate) fn write_temp(dir: &Path, data: &[u8]) -> Result<PathBuf> {
             Err(e) => return Err(Error::io("create", &path, e)),
         }
     };
-    match file.write_all(data) {
+    let written = file
+        .write_all(&header(data))
+        .and_then(|()| file.write_all(data));
+    match written {
         Ok(()) => Ok(path),
         Err(e) => {
             discard_temp(&path);
@@ -123,12 +128,12 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Read `path`, or `None` when it does not exist.
+/// Read the framed value at `path`, or `None` when it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(data) => Ok(Some(data)),
+    match File::open(path) {
+        Ok(file) => read_framed(path, file).map(Some),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", path, e)),
+        Err(e) => Err(Error::io("open", path, e)),
     }
 }
 
@@ -170,7 +175,7 @@ mod tests {
         let b = write_temp(dir.path(), b"b").unwrap();
         assert!(!publish_noreplace(&b, &dest).unwrap());
         assert!(b.exists());
-        assert_eq!(fs::read(&dest).unwrap(), b"a");
+        assert_eq!(read_optional(&dest).unwrap().unwrap(), b"a");
         assert!(!a.exists());
     }
 
@@ -180,5 +185,32 @@ mod tests {
         assert_eq!(read_optional(&dir.path().join("none")).unwrap(), None);
         let err = read_optional(dir.path()).unwrap_err().to_string();
         assert!(err.starts_with("read "), "{err}");
+    }
+
+    /// A published entry whose file was then cut, extended or damaged.
+    fn damaged(damage: impl FnOnce(&mut Vec<u8>)) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x");
+        let tmp = write_temp(dir.path(), &[7u8; 1000]).unwrap();
+        assert!(publish_noreplace(&tmp, &dest).unwrap());
+        let mut bytes = fs::read(&dest).unwrap();
+        damage(&mut bytes);
+        fs::write(&dest, bytes).unwrap();
+        let err = read_optional(&dest).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(&dest.display().to_string()), "{text}");
+        text
+    }
+
+    #[test]
+    fn damaged_entries_are_corrupt_not_short() {
+        assert!(damaged(|b| b.truncate(500))
+            .contains("truncated: the header records 1000 payload bytes, the file holds 476"));
+        assert!(damaged(|b| b.truncate(10)).contains("shorter than the 24-byte header"));
+        assert!(damaged(|b| b.truncate(0)).contains("truncated"));
+        assert!(damaged(|b| b.push(0)).contains("too long"));
+        assert!(damaged(|b| b[600] ^= 1).contains("checksum mismatch"));
+        assert!(damaged(|b| b[0] = b'X').contains("bad magic number"));
     }
 }

@@ -5,6 +5,7 @@
 //! safe under concurrent use and every failure is reported with its path.
 
 mod executions;
+mod frame;
 mod fsio;
 mod gc;
 mod kv;
