@@ -52,8 +52,9 @@ test-sql: release venv
 	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
 	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(EXTENSION) test/sql
 
-# Interrupts, progress and orphaned state need a second thread or process,
-# so Python rather than sqllogictest.
+# Interrupts, progress, orphaned state, injected faults (a small tmpfs, no
+# CAP_DAC_OVERRIDE: needs root) and out-of-core runs need a second thread or
+# process, so Python rather than sqllogictest.
 test-python: release venv
 	rm -rf $(TEST_TMPDIR)-python && mkdir -p $(TEST_TMPDIR)-python
 	TMPDIR=$(TEST_TMPDIR)-python $(PY) test/python/test_interrupt_progress.py $(EXTENSION)
@@ -61,6 +62,10 @@ test-python: release venv
 	TMPDIR=$(TEST_TMPDIR)-gc $(PY) test/python/test_store_gc.py $(EXTENSION)
 	rm -rf $(TEST_TMPDIR)-stress && mkdir -p $(TEST_TMPDIR)-stress
 	TMPDIR=$(TEST_TMPDIR)-stress $(PY) test/python/test_concurrency.py $(EXTENSION)
+	rm -rf $(TEST_TMPDIR)-faults && mkdir -p $(TEST_TMPDIR)-faults
+	TMPDIR=$(TEST_TMPDIR)-faults $(PY) test/python/test_faults.py $(EXTENSION)
+	rm -rf $(TEST_TMPDIR)-ooc && mkdir -p $(TEST_TMPDIR)-ooc
+	TMPDIR=$(TEST_TMPDIR)-ooc $(PY) test/python/test_out_of_core.py $(EXTENSION)
 
 # The example extension (examples/topk): a crate of its own on top of the SDK.
 # It builds in a target directory of its own: cargo names the vgi library

@@ -21,7 +21,8 @@ pub const PARTITIONS_SETTING: &str = "vgi_buffer_partitions";
 pub const DEFAULT_PARTITIONS: i64 = 16;
 
 /// Splits the sorted entry ids into at most `parts` contiguous ranges, each
-/// encoded as a finalize id `first || last` (little-endian i64s).
+/// encoded as a finalize id `first || last || count` (little-endian i64s):
+/// the count lets the producer notice an entry lost from the store.
 fn id_ranges(mut ids: Vec<i64>, parts: usize) -> Vec<Vec<u8>> {
     ids.sort_unstable();
     let per_part = ids.len().div_ceil(parts.max(1)).max(1);
@@ -29,6 +30,7 @@ fn id_ranges(mut ids: Vec<i64>, parts: usize) -> Vec<Vec<u8>> {
         .map(|part| {
             let mut id = part[0].to_le_bytes().to_vec();
             id.extend_from_slice(&part[part.len() - 1].to_le_bytes());
+            id.extend_from_slice(&(part.len() as i64).to_le_bytes());
             id
         })
         .collect()
@@ -95,14 +97,17 @@ impl TableBufferingFunction for BufferInput {
         params: &BufferingParams,
         finalize_state_id: Vec<u8>,
     ) -> Result<Box<dyn TableProducer>> {
-        if finalize_state_id.len() != 16 {
+        if finalize_state_id.len() != 24 {
             return Err(Error::function("buffer_input: malformed finalize state id"));
         }
         let first = decode_i64(&finalize_state_id[..8])?;
-        let last = decode_i64(&finalize_state_id[8..])?;
+        let last = decode_i64(&finalize_state_id[8..16])?;
+        let count = usize::try_from(decode_i64(&finalize_state_id[16..])?)
+            .map_err(|_| Error::function("buffer_input: malformed finalize state id"))?;
         let producer =
             StoreScanProducer::new(Arc::clone(&params.storage), &params.execution_id, ROWS, b"")
-                .with_id_range(first, last);
+                .with_id_range(first, last)
+                .expecting(count);
         Ok(Box::new(producer))
     }
 }
@@ -112,7 +117,20 @@ mod tests {
     use super::*;
 
     fn range_of(id: &[u8]) -> (i64, i64) {
-        (decode_i64(&id[..8]).unwrap(), decode_i64(&id[8..]).unwrap())
+        (
+            decode_i64(&id[..8]).unwrap(),
+            decode_i64(&id[8..16]).unwrap(),
+        )
+    }
+
+    #[test]
+    fn ranges_carry_their_entry_count() {
+        let ranges = id_ranges(vec![4, 1, 2, 9, 7], 2);
+        let counts: Vec<_> = ranges
+            .iter()
+            .map(|r| decode_i64(&r[16..]).unwrap())
+            .collect();
+        assert_eq!(counts, vec![3, 2]);
     }
 
     #[test]

@@ -52,6 +52,8 @@ pub struct StoreScanProducer {
     page_size: usize,
     after_id: i64,
     last_id: i64,
+    /// How many entries the range must hold, when the caller knows.
+    expected: Option<usize>,
     /// The ids still to read, listed once on the first page.
     pending_ids: Option<VecDeque<i64>>,
     entries: VecDeque<(i64, Vec<u8>)>,
@@ -60,8 +62,10 @@ pub struct StoreScanProducer {
 }
 
 impl StoreScanProducer {
-    /// Entries fetched per store scan by default.
-    pub const DEFAULT_PAGE_SIZE: usize = 16;
+    /// Entries read at a time by default: one, as an entry usually holds a
+    /// whole `process` batch (up to 32 MiB), so memory stays at one entry and
+    /// its decoded batches per producer.
+    pub const DEFAULT_PAGE_SIZE: usize = 1;
 
     /// A producer over the log `(exec, ns, key)` of `store`.
     pub fn new(store: Arc<BufferingStore>, exec: &[u8], ns: &[u8], key: &[u8]) -> Self {
@@ -73,6 +77,7 @@ impl StoreScanProducer {
             page_size: Self::DEFAULT_PAGE_SIZE,
             after_id: -1,
             last_id: i64::MAX,
+            expected: None,
             pending_ids: None,
             entries: VecDeque::new(),
             decoded: VecDeque::new(),
@@ -94,17 +99,40 @@ impl StoreScanProducer {
         self
     }
 
+    /// Require `count` entries in the scanned range: fewer (an entry was lost)
+    /// or more is a [`Error::Corrupt`] error instead of a silently different
+    /// result. Callers that recorded the ids `process` returned know it.
+    pub fn expecting(mut self, count: usize) -> Self {
+        self.expected = Some(count);
+        self
+    }
+
     /// Reads the next page of entries. The log is listed once, on the first
     /// page (a producer runs after every append has finished), not per page.
     fn fill_page(&mut self) -> Result<()> {
         if self.pending_ids.is_none() {
             let (after, last) = (self.after_id, self.last_id);
             let ids = self.store.entry_ids(&self.exec, &self.ns, &self.key)?;
-            self.pending_ids = Some(
-                ids.into_iter()
-                    .filter(|id| *id > after && *id <= last)
-                    .collect(),
-            );
+            let ids: VecDeque<i64> = ids
+                .into_iter()
+                .filter(|id| *id > after && *id <= last)
+                .collect();
+            if let Some(expected) = self.expected.filter(|n| *n != ids.len()) {
+                return Err(Error::Corrupt {
+                    path: self.store.log_dir(&self.exec, &self.ns, &self.key)?,
+                    reason: format!(
+                        "expected {expected} entries with ids {}..={last}, found {}: {}",
+                        after.saturating_add(1),
+                        ids.len(),
+                        if ids.len() < expected {
+                            "entries are missing"
+                        } else {
+                            "unexpected entries"
+                        }
+                    ),
+                });
+            }
+            self.pending_ids = Some(ids);
         }
         let ids = self.pending_ids.as_mut().expect("listed above");
         for _ in 0..self.page_size {
@@ -200,6 +228,30 @@ mod tests {
         assert!(p.next_batch().unwrap().is_none());
         let mut empty = StoreScanProducer::new(store, b"e", b"n", b"none");
         assert!(empty.next_batch().unwrap().is_none());
+    }
+
+    #[test]
+    fn store_producer_reports_a_lost_entry() {
+        let (_dir, store) = test_store();
+        for i in 0..4 {
+            store
+                .append(b"e", b"n", b"k", ipc::encode_batch(&batch(i)).unwrap())
+                .unwrap();
+        }
+        let scan = |count| {
+            StoreScanProducer::new(Arc::clone(&store), b"e", b"n", b"k")
+                .with_id_range(0, 3)
+                .expecting(count)
+        };
+        assert_eq!(drain(&mut scan(4)).len(), 4);
+        std::fs::remove_file(store.log_entry_path(b"e", b"n", b"k", 2).unwrap()).unwrap();
+        let err = scan(4).next_batch().unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("expected 4 entries with ids 0..=3, found 3: entries are missing"),
+            "{err}"
+        );
     }
 
     #[test]
