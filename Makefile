@@ -16,6 +16,14 @@ CARGO_TARGET_DIR ?= $(VGI_CACHE_DIR)/target
 export VGI_CACHE_DIR CARGO_TARGET_DIR
 
 CARGO ?= cargo
+# vgi-rpc 0.32 declares rust-version 1.97; it builds and passes its use here
+# with the machine's 1.95, which cargo only allows with this flag.
+CARGO_FLAGS := --locked --ignore-rust-version
+# The worker builds in a target directory of its own: it depends on the vgi
+# library without the bridge, and cargo would overwrite libvgi.so (cdylib
+# outputs carry no hash) in a shared one.
+WORKER_TARGET_DIR := $(VGI_CACHE_DIR)/target-worker
+WORKER := build/release/vgi-worker
 EXT_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 EXTENSION := build/release/vgi.duckdb_extension
 PY = $(shell scripts/setup-venv.sh)
@@ -28,10 +36,12 @@ duckdb:
 	scripts/build-duckdb.sh
 
 release: duckdb
-	$(CARGO) build --release --lib --locked
+	$(CARGO) build --release --lib $(CARGO_FLAGS)
+	CARGO_TARGET_DIR=$(WORKER_TARGET_DIR) $(CARGO) build --release -p vgi-worker $(CARGO_FLAGS)
 	mkdir -p build/release
 	python3 scripts/append-footer.py $(CARGO_TARGET_DIR)/release/libvgi.so $(EXTENSION) \
 		--extension-version v$(EXT_VERSION)
+	cp $(WORKER_TARGET_DIR)/release/vgi-worker $(WORKER)
 
 venv:
 	scripts/setup-venv.sh >/dev/null
@@ -42,7 +52,8 @@ demo: release venv
 test: test-unit test-sql test-python test-examples
 
 test-unit: duckdb
-	$(CARGO) test --release --locked
+	$(CARGO) test --release $(CARGO_FLAGS)
+	CARGO_TARGET_DIR=$(WORKER_TARGET_DIR) $(CARGO) test --release -p vgi-worker $(CARGO_FLAGS)
 
 # The store lives under TMPDIR; a private one lets the tests check that no
 # state is left behind (`require-env TMPDIR` in a test file).
@@ -80,7 +91,7 @@ EXAMPLE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(EXAMPLE_DIR)/Ca
 EXAMPLE_EXTENSION := build/release/topk.duckdb_extension
 
 example: duckdb
-	CARGO_TARGET_DIR=$(EXAMPLE_TARGET_DIR) $(CARGO) build --release --locked --manifest-path $(EXAMPLE_DIR)/Cargo.toml
+	CARGO_TARGET_DIR=$(EXAMPLE_TARGET_DIR) $(CARGO) build --release $(CARGO_FLAGS) --manifest-path $(EXAMPLE_DIR)/Cargo.toml
 	mkdir -p build/release
 	python3 scripts/append-footer.py $(EXAMPLE_TARGET_DIR)/release/libtopk.so $(EXAMPLE_EXTENSION) \
 		--extension-version v$(EXAMPLE_VERSION)
@@ -89,7 +100,7 @@ example: duckdb
 # loading the topk extension (the vgi extension is built too: a test loads
 # both into one database).
 test-examples: example release venv
-	CARGO_TARGET_DIR=$(EXAMPLE_TARGET_DIR) $(CARGO) test --release --locked --manifest-path $(EXAMPLE_DIR)/Cargo.toml
+	CARGO_TARGET_DIR=$(EXAMPLE_TARGET_DIR) $(CARGO) test --release $(CARGO_FLAGS) --manifest-path $(EXAMPLE_DIR)/Cargo.toml
 	rm -rf $(TEST_TMPDIR)-examples && mkdir -p $(TEST_TMPDIR)-examples
 	TMPDIR=$(TEST_TMPDIR)-examples $(PY) test/sqllogictest.py --extension $(EXAMPLE_EXTENSION) test/examples
 

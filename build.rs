@@ -41,8 +41,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=VGI_DUCKDB_DIR");
     println!("cargo:rerun-if-env-changed=VGI_CACHE_DIR");
     println!("cargo:rerun-if-env-changed=VGI_SKIP_BRIDGE");
-    if env::var_os("VGI_SKIP_BRIDGE").is_some() {
-        // SDK-only builds (unit tests while DuckDB is still compiling).
+    if env::var_os("VGI_SKIP_BRIDGE").is_some() || env::var_os("CARGO_FEATURE_BRIDGE").is_none() {
+        // SDK-only builds: workers (no DuckDB in them), and unit tests while
+        // DuckDB is still compiling.
         println!("cargo:rustc-cfg=vgi_skip_bridge");
         return;
     }

@@ -5,12 +5,18 @@
 //!   sink and source.
 //! * [`bridge`]: the DuckDB operator (C++ shim plus the Rust side of its FFI).
 //! * [`functions`]: the functions this extension ships.
+//! * [`protocol`] and [`worker`]: VGI's worker protocol over `vgi-rpc`, and a
+//!   worker serving functions in a subprocess.
 
 #[cfg(not(vgi_skip_bridge))]
 pub mod bridge;
 pub mod functions;
+#[cfg(feature = "protocol")]
+pub mod protocol;
 pub mod sdk;
 pub mod store;
+#[cfg(feature = "worker")]
+pub mod worker;
 
 pub use sdk::*;
 pub use store::BufferingStore;

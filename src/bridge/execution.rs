@@ -10,7 +10,8 @@ use arrow_schema::SchemaRef;
 use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
 use crate::sdk::{
-    ArgType, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings, TableProducer,
+    check_arguments, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings,
+    TableProducer,
 };
 use crate::store::{new_execution_id, BufferingStore};
 use crate::Result;
@@ -35,7 +36,7 @@ impl BoundCall {
         settings: Settings,
     ) -> Result<Self> {
         let store = function.store.clone().map_err(Error::InvalidArgument)?;
-        check_arguments(function, &arguments)?;
+        check_arguments(&function.params, &arguments)?;
         let response = function.function.on_bind(&BindParams {
             input_schema: input_schema.schema.clone(),
             arguments: arguments.clone(),
@@ -51,25 +52,6 @@ impl BoundCall {
             opaque_data: response.opaque_data,
         })
     }
-}
-
-fn check_arguments(function: &RegisteredFunction, arguments: &Arguments) -> Result<()> {
-    for spec in &function.params {
-        if matches!(spec.data_type, ArgType::Table) {
-            continue;
-        }
-        match arguments.get(&spec.name) {
-            Some(value) if !value.is_null(0) => spec.constraints.check(&spec.name, value)?,
-            _ if !spec.named && !spec.varargs => {
-                return Err(Error::InvalidArgument(format!(
-                    "argument {} must not be NULL",
-                    spec.name
-                )))
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// A log line for DuckDB's logger.

@@ -17,7 +17,7 @@ pub use arguments::Arguments;
 pub use buffering::{BufferingParams, TableBufferingFunction};
 pub use constraints::Constraints;
 pub use error::{Error, Result};
-pub use function::{ArgSpec, ArgType, BindParams, BindResponse, FunctionMetadata};
+pub use function::{check_arguments, ArgSpec, ArgType, BindParams, BindResponse, FunctionMetadata};
 pub use interrupt::Interrupt;
 pub use ipc::{decode_batches, encode_batch};
 pub use setting_spec::SettingSpec;

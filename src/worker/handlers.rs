@@ -1,0 +1,386 @@
+//! The worker's method handlers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::{BinaryArray, Int64Array, RecordBatch};
+use arrow_schema::SchemaRef;
+use vgi_rpc::errors::RpcError;
+use vgi_rpc::log::LogLevel;
+use vgi_rpc::server::{CallContext, Request};
+use vgi_rpc::stream::{OutputCollector, ProducerState, StreamResult};
+
+use super::bound::{Bound, BIND_KEY};
+use super::catalog;
+use crate::protocol::rows::{decode_record, schema_to_ipc, unwrap, wrap_result, Record, Row};
+use crate::protocol::{phases, schemas, SCHEMA_NAME};
+use crate::sdk::ipc::decode_batches;
+use crate::store::{new_execution_id, BufferingStore};
+use crate::{BufferingParams, Error, TableBufferingFunction, TableProducer};
+
+pub(crate) type Unary =
+    fn(&Worker, &Request, &CallContext) -> vgi_rpc::errors::Result<Option<RecordBatch>>;
+
+/// The bytes a client gets back from `catalog_attach` and sends on later calls.
+const ATTACH_OPAQUE_DATA: &[u8] = b"vgi-worker";
+
+/// Serves a set of functions; shared by every call of one worker process.
+pub struct Worker {
+    functions: Vec<Box<dyn TableBufferingFunction>>,
+    store: Arc<BufferingStore>,
+    /// Binds of the executions this process has served, by execution id.
+    bound: Mutex<HashMap<Vec<u8>, Arc<Bound>>>,
+}
+
+fn rpc(e: Error) -> RpcError {
+    RpcError::value_error(e.to_string())
+}
+
+fn answer(record: crate::Result<Vec<u8>>) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
+    Ok(Some(wrap_result(record.map_err(rpc)?).map_err(rpc)?))
+}
+
+/// Hands the lines a function logged to the client.
+fn forward_logs(params: &BufferingParams, ctx: &CallContext) {
+    let lines = std::mem::take(&mut *params.logs.lock().unwrap_or_else(|e| e.into_inner()));
+    for line in lines {
+        ctx.client_log(LogLevel::Info, line);
+    }
+}
+
+impl Worker {
+    pub fn new(
+        functions: Vec<Box<dyn TableBufferingFunction>>,
+        store: Arc<BufferingStore>,
+    ) -> Self {
+        Worker {
+            functions,
+            store,
+            bound: Mutex::default(),
+        }
+    }
+
+    fn function(&self, bound: &Bound) -> &dyn TableBufferingFunction {
+        self.functions[bound.function_index].as_ref()
+    }
+
+    /// The bind of `exec`: from this process's cache, else from the store.
+    fn bound(&self, exec: &[u8]) -> crate::Result<Arc<Bound>> {
+        if let Some(bound) = self
+            .bound
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(exec)
+        {
+            return Ok(bound.clone());
+        }
+        let request = self.store.kv_get(exec, BIND_KEY)?.ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "unknown execution {}: no sink init stored its bind",
+                exec.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ))
+        })?;
+        let bound = Arc::new(Bound::bind(&self.functions, &decode_record(&request)?)?);
+        self.bound
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(exec.to_vec(), bound.clone());
+        Ok(bound)
+    }
+
+    pub(crate) fn catalog_attach(
+        &self,
+        _: &Request,
+        _: &CallContext,
+    ) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
+        answer(catalog::attach_result(ATTACH_OPAQUE_DATA))
+    }
+
+    pub(crate) fn catalog_schemas(
+        &self,
+        _: &Request,
+        _: &CallContext,
+    ) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
+        answer(catalog::schema_info(ATTACH_OPAQUE_DATA).and_then(|info| catalog::items(&[info])))
+    }
+
+    pub(crate) fn schema_functions(
+        &self,
+        request: &Request,
+        _: &CallContext,
+    ) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
+        let record =
+            Record::new(&request.batch, "catalog_schema_contents_functions").map_err(rpc)?;
+        let path = record.strings("path").map_err(rpc)?;
+        let kind = record.opt_enum("type").map_err(rpc)?;
+        let listed = path == [SCHEMA_NAME] && kind.as_deref() == Some("TABLE_FUNCTION");
+        let infos = if listed {
+            self.functions
+                .iter()
+                .map(|f| catalog::function_info(f.as_ref()))
+                .collect::<crate::Result<Vec<_>>>()
+                .map_err(rpc)?
+        } else {
+            Vec::new()
+        };
+        answer(catalog::items(&infos))
+    }
+
+    pub(crate) fn empty_listing(
+        &self,
+        _: &Request,
+        _: &CallContext,
+    ) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
+        answer(catalog::items(&[]))
+    }
+
+    pub(crate) fn bind(
+        &self,
+        request: &Request,
+        _: &CallContext,
+    ) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
+        let bind = unwrap(&request.batch, "request").map_err(rpc)?;
+        let bound = Bound::bind(&self.functions, &bind).map_err(rpc)?;
+        answer(schema_to_ipc(&bound.output_schema).and_then(|schema| {
+            Row::new(schemas::bind_response())
+                .bytes("output_schema", &schema)
+                .opt_bytes("opaque_data", bound.opaque_data.as_deref())
+                .to_ipc()
+        }))
+    }
+
+    /// `init`: a sink init (phase TABLE_BUFFERING) starts or joins an
+    /// execution and ends at once; a finalize init streams one finalize id.
+    pub(crate) fn init(
+        &self,
+        request: &Request,
+        ctx: &CallContext,
+    ) -> vgi_rpc::errors::Result<StreamResult> {
+        let init = unwrap(&request.batch, "request").map_err(rpc)?;
+        let record = Record::new(&init, "InitRequest").map_err(rpc)?;
+        let phase = record.opt_enum("phase").map_err(rpc)?;
+        let projection = record
+            .opt_i64_list("projection_ids")
+            .map_err(rpc)?
+            .map(|ids| ids.into_iter().map(|i| i as usize).collect::<Vec<_>>());
+        match phase.as_deref() {
+            Some(phases::SINK) => self.init_sink(&record, projection),
+            Some(phases::FINALIZE) => self.init_finalize(&record, projection, ctx),
+            other => Err(RpcError::value_error(format!(
+                "init: unsupported phase {other:?} (this worker serves buffering functions)"
+            ))),
+        }
+    }
+
+    fn init_sink(
+        &self,
+        record: &Record,
+        projection: Option<Vec<usize>>,
+    ) -> vgi_rpc::errors::Result<StreamResult> {
+        let exec = match record.opt_bytes("execution_id").map_err(rpc)? {
+            Some(exec) => exec,
+            None => {
+                let bind_call = record.bytes("bind_call").map_err(rpc)?;
+                let bound = Bound::bind(&self.functions, &decode_record(&bind_call).map_err(rpc)?)
+                    .map_err(rpc)?;
+                let exec = new_execution_id();
+                self.store.claim(&exec).map_err(rpc)?;
+                self.store
+                    .kv_put(&exec, BIND_KEY, &bind_call)
+                    .map_err(rpc)?;
+                self.bound
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(exec.clone(), Arc::new(bound));
+                exec
+            }
+        };
+        let bound = self.bound(&exec).map_err(rpc)?;
+        let schema = projected(&bound.output_schema, projection.as_deref()).map_err(rpc)?;
+        let header = RecordBatch::try_new(
+            schemas::global_init_response(),
+            vec![
+                Arc::new(BinaryArray::from(vec![exec.as_slice()])),
+                Arc::new(BinaryArray::from(vec![None::<&[u8]>])),
+                Arc::new(Int64Array::from(vec![0i64])),
+            ],
+        )
+        .map_err(|e| RpcError::runtime_error(e.to_string()))?;
+        Ok(StreamResult::producer(schema, Box::new(Finished)).with_header(header))
+    }
+
+    fn init_finalize(
+        &self,
+        record: &Record,
+        projection: Option<Vec<usize>>,
+        ctx: &CallContext,
+    ) -> vgi_rpc::errors::Result<StreamResult> {
+        let exec = record.bytes("execution_id").map_err(rpc)?;
+        let finalize_id = record.bytes("finalize_state_id").map_err(rpc)?;
+        let bound = self.bound(&exec).map_err(rpc)?;
+        let function = self.function(&bound);
+        let mut params = bound.params(&exec, &self.store);
+        // A function that pushes projections down produces the projected
+        // columns itself; for any other, the worker projects its batches.
+        let (pushed, projected_here) = match projection {
+            Some(p) if function.metadata().projection_pushdown => (Some(p), None),
+            other => (None, other),
+        };
+        params.projected_columns = pushed.clone();
+        let producer = function.finalize_producer(&params, finalize_id);
+        forward_logs(&params, ctx);
+        let producer = producer.map_err(rpc)?;
+        let schema = projected(
+            &bound.output_schema,
+            pushed.as_deref().or(projected_here.as_deref()),
+        )
+        .map_err(rpc)?;
+        let header = RecordBatch::try_new(
+            schemas::global_init_response(),
+            vec![
+                Arc::new(BinaryArray::from(vec![exec.as_slice()])),
+                Arc::new(BinaryArray::from(vec![None::<&[u8]>])),
+                Arc::new(Int64Array::from(vec![0i64])),
+            ],
+        )
+        .map_err(|e| RpcError::runtime_error(e.to_string()))?;
+        Ok(StreamResult::producer(
+            schema,
+            Box::new(Finalize {
+                producer,
+                projection: projected_here,
+                params,
+            }),
+        )
+        .with_header(header))
+    }
+
+    pub(crate) fn process(
+        &self,
+        request: &Request,
+        ctx: &CallContext,
+    ) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
+        let inner = unwrap(&request.batch, "request").map_err(rpc)?;
+        let record = Record::new(&inner, "TableBufferingProcessRequest").map_err(rpc)?;
+        let exec = record.bytes("execution_id").map_err(rpc)?;
+        let bound = self.bound(&exec).map_err(rpc)?;
+        let mut params = bound.params(&exec, &self.store);
+        params.batch_index = record.opt_i64("batch_index").map_err(rpc)?;
+        let batches = decode_batches(&record.bytes("input_batch").map_err(rpc)?).map_err(rpc)?;
+        let batch = match batches.as_slice() {
+            [batch] => batch,
+            _ => {
+                return Err(RpcError::value_error(format!(
+                    "table_buffering_process: expected one input batch, got {}",
+                    batches.len()
+                )))
+            }
+        };
+        let state_id = self.function(&bound).process(&params, batch);
+        forward_logs(&params, ctx);
+        let state_id = state_id.map_err(rpc)?;
+        answer(
+            Row::new(schemas::process_response())
+                .bytes("state_id", &state_id)
+                .to_ipc(),
+        )
+    }
+
+    pub(crate) fn combine(
+        &self,
+        request: &Request,
+        ctx: &CallContext,
+    ) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
+        let inner = unwrap(&request.batch, "request").map_err(rpc)?;
+        let record = Record::new(&inner, "TableBufferingCombineRequest").map_err(rpc)?;
+        let exec = record.bytes("execution_id").map_err(rpc)?;
+        let state_ids = record.byte_list("state_ids").map_err(rpc)?;
+        let bound = self.bound(&exec).map_err(rpc)?;
+        let params = bound.params(&exec, &self.store);
+        let finalize_ids = self.function(&bound).combine(&params, &state_ids);
+        forward_logs(&params, ctx);
+        let finalize_ids = finalize_ids.map_err(rpc)?;
+        answer(
+            Row::new(schemas::combine_response())
+                .byte_list("finalize_state_ids", &finalize_ids)
+                .to_ipc(),
+        )
+    }
+
+    /// Removes the execution's state; never fails (a failure is logged).
+    pub(crate) fn destructor(
+        &self,
+        request: &Request,
+        ctx: &CallContext,
+    ) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
+        let cleared = unwrap(&request.batch, "request")
+            .and_then(|inner| {
+                Record::new(&inner, "TableBufferingDestructorRequest")?.bytes("execution_id")
+            })
+            .and_then(|exec| {
+                self.bound
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&exec);
+                self.store.clear(&exec)
+            });
+        if let Err(e) = cleared {
+            ctx.client_log(LogLevel::Warn, format!("table_buffering_destructor: {e}"));
+        }
+        answer(Row::new(schemas::empty()).to_ipc())
+    }
+}
+
+fn projected(schema: &SchemaRef, projection: Option<&[usize]>) -> crate::Result<SchemaRef> {
+    Ok(match projection {
+        Some(columns) => Arc::new(schema.project(columns)?),
+        None => schema.clone(),
+    })
+}
+
+/// The stream of a sink init: no rows.
+struct Finished;
+
+impl ProducerState for Finished {
+    fn produce(
+        &mut self,
+        out: &mut OutputCollector,
+        _: &CallContext,
+    ) -> vgi_rpc::errors::Result<()> {
+        out.finish();
+        Ok(())
+    }
+}
+
+/// The stream of a finalize init: one batch of the producer per tick.
+struct Finalize {
+    producer: Box<dyn TableProducer>,
+    projection: Option<Vec<usize>>,
+    params: BufferingParams,
+}
+
+impl ProducerState for Finalize {
+    fn produce(
+        &mut self,
+        out: &mut OutputCollector,
+        ctx: &CallContext,
+    ) -> vgi_rpc::errors::Result<()> {
+        let next = self.producer.next_batch();
+        forward_logs(&self.params, ctx);
+        match next.map_err(rpc)? {
+            Some(batch) => {
+                let batch = match &self.projection {
+                    Some(columns) => batch
+                        .project(columns)
+                        .map_err(|e| RpcError::runtime_error(e.to_string()))?,
+                    None => batch,
+                };
+                out.emit(batch)
+            }
+            None => {
+                out.finish();
+                Ok(())
+            }
+        }
+    }
+}
