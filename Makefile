@@ -59,9 +59,14 @@ test-unit: duckdb
 # state is left behind (`require-env TMPDIR` in a test file).
 TEST_TMPDIR := $(CURDIR)/build/test-tmp
 
+# The whole suite runs twice: functions in DuckDB's process, then in a pool
+# of vgi-worker processes.
 test-sql: release venv
 	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
 	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(EXTENSION) test/sql
+	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
+	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(EXTENSION) \
+		--setting "vgi_execution='subprocess'" test/sql
 
 # Interrupts, progress, orphaned state, injected faults (a small tmpfs, no
 # CAP_DAC_OVERRIDE: needs root) and out-of-core runs need a second thread or

@@ -9,6 +9,7 @@ use arrow_schema::SchemaRef;
 
 use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
+use super::subprocess::{pool_for, Remote, RemoteCall};
 use crate::sdk::{
     check_arguments, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings,
     TableProducer,
@@ -76,6 +77,8 @@ pub(crate) struct Execution {
     lifecycle: Option<Mutex<Vec<String>>>,
     state_ids: Mutex<Vec<Vec<u8>>>,
     finalize_ids: Mutex<Vec<Vec<u8>>>,
+    /// Set when the lifecycle runs in worker processes (`vgi_execution`).
+    remote: Option<Remote>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -93,7 +96,28 @@ impl Execution {
             Some(columns) => Arc::new(call.output_schema.project(columns)?),
             None => call.output_schema.clone(),
         };
-        let execution_id = new_execution_id();
+        let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+        let remote = match pool_for(&call.settings, &call.store)? {
+            Some(pool) => Some(Remote::start(
+                pool,
+                RemoteCall {
+                    function: &call.function.name,
+                    input_schema: &call.input_schema.schema,
+                    output_schema: &call.output_schema,
+                    arguments: &call.arguments,
+                    settings: &call.settings,
+                },
+                projection.as_deref(),
+                logs.clone(),
+            )?),
+            None => None,
+        };
+        let execution_id = match &remote {
+            Some(remote) => remote.execution_id().to_vec(),
+            None => new_execution_id(),
+        };
+        // This process owns the execution while the query runs, wherever
+        // its calls run.
         call.store.claim(&execution_id)?;
         let exec = Execution {
             call,
@@ -101,10 +125,11 @@ impl Execution {
             interrupt,
             projection,
             produced_schema,
-            logs: Arc::default(),
+            logs,
             lifecycle: debug_logs.then(Mutex::default),
             state_ids: Mutex::default(),
             finalize_ids: Mutex::default(),
+            remote,
         };
         exec.debug(|| format!("init execution_id={}", hex(&exec.execution_id)));
         Ok(exec)
@@ -152,8 +177,13 @@ impl Execution {
 
     /// Sinks one batch and records the state id it returns.
     pub(crate) fn process(&self, batch: &RecordBatch, batch_index: Option<i64>) -> Result<()> {
-        let params = self.params(batch_index);
-        let state_id = self.call.function.function.process(&params, batch)?;
+        let state_id = match &self.remote {
+            Some(remote) => remote.process(batch, batch_index)?,
+            None => {
+                let params = self.params(batch_index);
+                self.call.function.function.process(&params, batch)?
+            }
+        };
         self.debug(|| {
             format!(
                 "process rows={} batch_index={batch_index:?} state_id={}",
@@ -168,11 +198,14 @@ impl Execution {
     /// Runs `combine` over every state id; returns the number of finalize ids.
     pub(crate) fn combine(&self) -> Result<usize> {
         let state_ids = std::mem::take(&mut *lock(&self.state_ids));
-        let finalize_ids = self
-            .call
-            .function
-            .function
-            .combine(&self.params(None), &state_ids)?;
+        let finalize_ids = match &self.remote {
+            Some(remote) => remote.combine(&state_ids)?,
+            None => self
+                .call
+                .function
+                .function
+                .combine(&self.params(None), &state_ids)?,
+        };
         let count = finalize_ids.len();
         self.debug(|| format!("combine state_ids={} finalize_ids={count}", state_ids.len()));
         *lock(&self.finalize_ids) = finalize_ids;
@@ -188,11 +221,14 @@ impl Execution {
                 Error::InvalidArgument(format!("no finalize state id number {index}"))
             })?;
         self.debug(|| format!("finalize finalize_state_id={}", hex(&finalize_id)));
-        let inner = self
-            .call
-            .function
-            .function
-            .finalize_producer(&self.params(None), finalize_id)?;
+        let inner = match &self.remote {
+            Some(remote) => remote.finalize(finalize_id)?,
+            None => self
+                .call
+                .function
+                .function
+                .finalize_producer(&self.params(None), finalize_id)?,
+        };
         Ok(Producer {
             inner,
             output_schema: self.produced_schema.clone(),
@@ -201,6 +237,9 @@ impl Execution {
 
     /// Removes this execution's state from the store.
     pub(crate) fn end(&self) -> Result<()> {
+        if let Some(remote) = &self.remote {
+            remote.end();
+        }
         self.call.store.clear(&self.execution_id)
     }
 }

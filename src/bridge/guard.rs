@@ -4,6 +4,8 @@
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::sdk::panic::panic_message;
+
 /// Runs `f`; on error or panic stores a message in `*error` and returns None.
 pub(crate) fn guarded<T>(
     error: *mut *mut c_char,
@@ -30,16 +32,6 @@ pub(crate) fn quietly(f: impl FnOnce()) {
             "vgi: panic while releasing state: {}",
             panic_message(&*panic)
         );
-    }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a non-string panic payload".to_string()
     }
 }
 

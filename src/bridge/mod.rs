@@ -7,6 +7,11 @@ mod execution;
 mod ffi;
 mod guard;
 mod registry;
+#[cfg(feature = "subprocess")]
+pub mod subprocess;
+#[cfg(not(feature = "subprocess"))]
+#[path = "subprocess_disabled.rs"]
+mod subprocess;
 
 pub use registry::Registry;
 

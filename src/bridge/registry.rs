@@ -53,7 +53,7 @@ impl Registry {
         let load_error = load_error.or_else(|| validate(&functions).err());
         Registry {
             functions,
-            settings: vec![orphan_ttl_setting(), process_batch_rows_setting()],
+            settings: bridge_settings(),
             store,
             load_error,
         }
@@ -91,6 +91,44 @@ fn orphan_ttl_setting() -> SettingSpec {
          (when an extension loads, and by vgi_store_gc())",
         Arc::new(Int64Array::from(vec![DEFAULT_ORPHAN_TTL_SECONDS])),
     )
+}
+
+/// The settings of the bridge itself, registered by every extension on it.
+fn bridge_settings() -> Vec<SettingSpec> {
+    let mut settings = vec![orphan_ttl_setting(), process_batch_rows_setting()];
+    #[cfg(feature = "subprocess")]
+    settings.extend(subprocess_settings());
+    settings
+}
+
+#[cfg(feature = "subprocess")]
+fn subprocess_settings() -> Vec<SettingSpec> {
+    use super::subprocess::{COMMAND_SETTING, EXECUTION_SETTING, TIMEOUT_SETTING, WORKERS_SETTING};
+    use arrow_array::StringArray;
+    vec![
+        SettingSpec::new(
+            EXECUTION_SETTING,
+            "Where buffering functions run: 'in_process' (in DuckDB) or 'subprocess' \
+             (in a pool of vgi-worker processes)",
+            Arc::new(StringArray::from(vec!["in_process"])),
+        ),
+        SettingSpec::new(
+            WORKERS_SETTING,
+            "Worker processes kept ready for subprocess execution",
+            Arc::new(Int64Array::from(vec![2])),
+        ),
+        SettingSpec::new(
+            TIMEOUT_SETTING,
+            "Seconds a worker may take to answer one call before it is killed and the \
+             query fails (0: no limit)",
+            Arc::new(Int64Array::from(vec![60])),
+        ),
+        SettingSpec::new(
+            COMMAND_SETTING,
+            "Command line of a worker (empty: vgi-worker beside the extension file)",
+            Arc::new(StringArray::from(vec![""])),
+        ),
+    ]
 }
 
 /// How many rows the bridge gathers per thread before it calls `process`.

@@ -22,6 +22,7 @@ use crate::{Error, Result};
 
 /// A one-row record of `schema`: fields not set take their default (NULL if
 /// nullable, else false, 0, "" or an empty list or map).
+#[derive(Clone)]
 pub struct Row {
     schema: SchemaRef,
     values: HashMap<String, ArrayRef>,

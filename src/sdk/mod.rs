@@ -8,6 +8,7 @@ pub mod function;
 pub mod interrupt;
 pub mod ipc;
 mod ipc_check;
+pub mod panic;
 mod scalar;
 pub mod setting_spec;
 pub mod settings;

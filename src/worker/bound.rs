@@ -9,6 +9,7 @@ use arrow_schema::SchemaRef;
 
 use crate::protocol::rows::{decode_record, schema_from_ipc, Record};
 use crate::sdk::check_arguments;
+use crate::sdk::panic::catch_panic;
 use crate::store::BufferingStore;
 use crate::{
     ArgSpec, ArgType, Arguments, BindParams, BufferingParams, Error, Result, Settings,
@@ -56,13 +57,14 @@ impl Bound {
                 )))
             }
         };
-        let response = function
-            .on_bind(&BindParams {
+        let response = catch_panic(|| {
+            function.on_bind(&BindParams {
                 input_schema: input_schema.clone(),
                 arguments: arguments.clone(),
                 settings: settings.clone(),
             })
-            .map_err(|e| in_function(&name, e))?;
+        })
+        .map_err(|e| in_function(&name, e))?;
         Ok(Bound {
             function_index,
             input_schema,

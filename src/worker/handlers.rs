@@ -15,6 +15,7 @@ use super::catalog;
 use crate::protocol::rows::{decode_record, schema_to_ipc, unwrap, wrap_result, Record, Row};
 use crate::protocol::{phases, schemas, SCHEMA_NAME};
 use crate::sdk::ipc::decode_batches;
+use crate::sdk::panic::catch_panic;
 use crate::store::{new_execution_id, BufferingStore};
 use crate::{BufferingParams, Error, TableBufferingFunction, TableProducer};
 
@@ -227,7 +228,7 @@ impl Worker {
             other => (None, other),
         };
         params.projected_columns = pushed.clone();
-        let producer = function.finalize_producer(&params, finalize_id);
+        let producer = catch_panic(|| function.finalize_producer(&params, finalize_id));
         forward_logs(&params, ctx);
         let producer = producer.map_err(rpc)?;
         let schema = projected(
@@ -276,7 +277,7 @@ impl Worker {
                 )))
             }
         };
-        let state_id = self.function(&bound).process(&params, batch);
+        let state_id = catch_panic(|| self.function(&bound).process(&params, batch));
         forward_logs(&params, ctx);
         let state_id = state_id.map_err(rpc)?;
         answer(
@@ -297,7 +298,7 @@ impl Worker {
         let state_ids = record.byte_list("state_ids").map_err(rpc)?;
         let bound = self.bound(&exec).map_err(rpc)?;
         let params = bound.params(&exec, &self.store);
-        let finalize_ids = self.function(&bound).combine(&params, &state_ids);
+        let finalize_ids = catch_panic(|| self.function(&bound).combine(&params, &state_ids));
         forward_logs(&params, ctx);
         let finalize_ids = finalize_ids.map_err(rpc)?;
         answer(
@@ -365,7 +366,7 @@ impl ProducerState for Finalize {
         out: &mut OutputCollector,
         ctx: &CallContext,
     ) -> vgi_rpc::errors::Result<()> {
-        let next = self.producer.next_batch();
+        let next = catch_panic(|| self.producer.next_batch());
         forward_logs(&self.params, ctx);
         match next.map_err(rpc)? {
             Some(batch) => {

@@ -1,0 +1,95 @@
+//! Subprocess execution (`SET vgi_execution = 'subprocess'`): the lifecycle
+//! of each query runs in a pool of `vgi-worker` processes instead of DuckDB's.
+
+mod pool;
+mod remote;
+
+use std::time::Duration;
+
+pub(crate) use pool::{Pool, WorkerConfig};
+pub(crate) use remote::{Remote, RemoteCall};
+
+use crate::store::BufferingStore;
+use crate::{Error, Result, Settings};
+
+/// `in_process` (the default) or `subprocess`.
+pub const EXECUTION_SETTING: &str = "vgi_execution";
+/// Workers kept ready in the pool.
+pub const WORKERS_SETTING: &str = "vgi_workers";
+/// Seconds a worker may take to answer one call before it is killed.
+pub const TIMEOUT_SETTING: &str = "vgi_worker_timeout_seconds";
+/// The worker's command line; empty: `vgi-worker` beside the extension file.
+pub const COMMAND_SETTING: &str = "vgi_worker_command";
+
+/// The worker pool to run a call with, or `None` for in-process execution.
+pub(crate) fn pool_for(
+    settings: &Settings,
+    store: &BufferingStore,
+) -> Result<Option<std::sync::Arc<Pool>>> {
+    match settings.get(EXECUTION_SETTING).unwrap_or("in_process") {
+        "in_process" => return Ok(None),
+        "subprocess" => {}
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "{EXECUTION_SETTING} must be 'in_process' or 'subprocess', got '{other}'"
+            )))
+        }
+    }
+    let size = settings.get_i64(WORKERS_SETTING)?.unwrap_or(2);
+    if size < 1 {
+        return Err(Error::InvalidArgument(format!(
+            "{WORKERS_SETTING} must be at least 1, got {size}"
+        )));
+    }
+    let timeout = settings.get_i64(TIMEOUT_SETTING)?.unwrap_or(60);
+    if timeout < 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{TIMEOUT_SETTING} must be >= 0, got {timeout}"
+        )));
+    }
+    let worker = match settings.get(COMMAND_SETTING).map(str::trim) {
+        Some(command) if !command.is_empty() => {
+            command.split_whitespace().map(String::from).collect()
+        }
+        _ => vec![beside_extension("vgi-worker")?],
+    };
+    // The workers use this process's store (the same TMPDIR).
+    let parent = store
+        .root()
+        .parent()
+        .ok_or_else(|| Error::InvalidArgument("the store root has no parent".into()))?;
+    let mut command = vec!["env".to_string(), format!("TMPDIR={}", parent.display())];
+    command.extend(worker);
+    Ok(Some(Pool::get(WorkerConfig {
+        command,
+        timeout: (timeout > 0).then(|| Duration::from_secs(timeout.unsigned_abs())),
+        size: usize::try_from(size).unwrap_or(usize::MAX),
+    })))
+}
+
+/// The path of `name` in the directory of the loaded extension file.
+fn beside_extension(name: &str) -> Result<String> {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr reads the address of a function of this library.
+    let found = unsafe { libc::dladdr(beside_extension as *const libc::c_void, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return Err(Error::InvalidArgument(format!(
+            "cannot locate the extension file to find {name}: set {COMMAND_SETTING}"
+        )));
+    }
+    // SAFETY: dladdr returned a NUL-terminated path.
+    let path = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+    let path = std::path::Path::new(std::str::from_utf8(path.to_bytes()).map_err(|_| {
+        Error::InvalidArgument(format!(
+            "the extension path is not UTF-8: set {COMMAND_SETTING}"
+        ))
+    })?);
+    let worker = path.with_file_name(name);
+    if !worker.exists() {
+        return Err(Error::InvalidArgument(format!(
+            "no worker at {}: build it (make) or set {COMMAND_SETTING}",
+            worker.display()
+        )));
+    }
+    Ok(worker.display().to_string())
+}

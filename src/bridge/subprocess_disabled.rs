@@ -1,0 +1,54 @@
+//! Stand-in for subprocess execution in builds without the `subprocess`
+//! feature: every call runs in process.
+
+use std::sync::{Arc, Mutex};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use crate::store::BufferingStore;
+use crate::{Arguments, Result, Settings, TableProducer};
+
+/// No pool can exist in this build.
+pub(crate) enum Pool {}
+
+/// No remote execution can exist in this build.
+pub(crate) enum Remote {}
+
+pub(crate) struct RemoteCall<'a> {
+    pub(crate) function: &'a str,
+    pub(crate) input_schema: &'a SchemaRef,
+    pub(crate) output_schema: &'a SchemaRef,
+    pub(crate) arguments: &'a Arguments,
+    pub(crate) settings: &'a Settings,
+}
+
+pub(crate) fn pool_for(_: &Settings, _: &BufferingStore) -> Result<Option<Arc<Pool>>> {
+    Ok(None)
+}
+
+impl Remote {
+    pub(crate) fn start(
+        pool: Arc<Pool>,
+        _: RemoteCall,
+        _: Option<&[usize]>,
+        _: Arc<Mutex<Vec<String>>>,
+    ) -> Result<Self> {
+        match *pool {}
+    }
+    pub(crate) fn execution_id(&self) -> &[u8] {
+        match *self {}
+    }
+    pub(crate) fn process(&self, _: &RecordBatch, _: Option<i64>) -> Result<Vec<u8>> {
+        match *self {}
+    }
+    pub(crate) fn combine(&self, _: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        match *self {}
+    }
+    pub(crate) fn finalize(&self, _: Vec<u8>) -> Result<Box<dyn TableProducer>> {
+        match *self {}
+    }
+    pub(crate) fn end(&self) {
+        match *self {}
+    }
+}
