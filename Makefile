@@ -82,6 +82,8 @@ test-python: release venv
 	TMPDIR=$(TEST_TMPDIR)-faults $(PY) test/python/test_faults.py $(EXTENSION)
 	rm -rf $(TEST_TMPDIR)-ooc && mkdir -p $(TEST_TMPDIR)-ooc
 	TMPDIR=$(TEST_TMPDIR)-ooc $(PY) test/python/test_out_of_core.py $(EXTENSION)
+	rm -rf $(TEST_TMPDIR)-subprocess && mkdir -p $(TEST_TMPDIR)-subprocess
+	TMPDIR=$(TEST_TMPDIR)-subprocess $(PY) test/python/test_subprocess.py $(EXTENSION)
 
 # The example extension (examples/topk): a crate of its own on top of the SDK.
 # It builds in a target directory of its own: cargo names the vgi library

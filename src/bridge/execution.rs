@@ -81,6 +81,15 @@ pub(crate) struct Execution {
     remote: Option<Remote>,
 }
 
+/// ` in worker #n` for a lifecycle line of a call a worker served.
+fn in_worker(label: &str) -> String {
+    if label.is_empty() {
+        String::new()
+    } else {
+        format!(" in {label}")
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -177,18 +186,20 @@ impl Execution {
 
     /// Sinks one batch and records the state id it returns.
     pub(crate) fn process(&self, batch: &RecordBatch, batch_index: Option<i64>) -> Result<()> {
-        let state_id = match &self.remote {
+        let (state_id, worker) = match &self.remote {
             Some(remote) => remote.process(batch, batch_index)?,
             None => {
                 let params = self.params(batch_index);
-                self.call.function.function.process(&params, batch)?
+                let state_id = self.call.function.function.process(&params, batch)?;
+                (state_id, String::new())
             }
         };
         self.debug(|| {
             format!(
-                "process rows={} batch_index={batch_index:?} state_id={}",
+                "process rows={} batch_index={batch_index:?} state_id={}{}",
                 batch.num_rows(),
-                hex(&state_id)
+                hex(&state_id),
+                in_worker(&worker)
             )
         });
         lock(&self.state_ids).push(state_id);
@@ -198,16 +209,22 @@ impl Execution {
     /// Runs `combine` over every state id; returns the number of finalize ids.
     pub(crate) fn combine(&self) -> Result<usize> {
         let state_ids = std::mem::take(&mut *lock(&self.state_ids));
-        let finalize_ids = match &self.remote {
+        let (finalize_ids, worker) = match &self.remote {
             Some(remote) => remote.combine(&state_ids)?,
-            None => self
-                .call
-                .function
-                .function
-                .combine(&self.params(None), &state_ids)?,
+            None => {
+                let params = self.params(None);
+                let ids = self.call.function.function.combine(&params, &state_ids)?;
+                (ids, String::new())
+            }
         };
         let count = finalize_ids.len();
-        self.debug(|| format!("combine state_ids={} finalize_ids={count}", state_ids.len()));
+        self.debug(|| {
+            format!(
+                "combine state_ids={} finalize_ids={count}{}",
+                state_ids.len(),
+                in_worker(&worker)
+            )
+        });
         *lock(&self.finalize_ids) = finalize_ids;
         Ok(count)
     }
@@ -220,15 +237,20 @@ impl Execution {
             .ok_or_else(|| {
                 Error::InvalidArgument(format!("no finalize state id number {index}"))
             })?;
-        self.debug(|| format!("finalize finalize_state_id={}", hex(&finalize_id)));
-        let inner = match &self.remote {
+        let id = hex(&finalize_id);
+        let (inner, worker) = match &self.remote {
             Some(remote) => remote.finalize(finalize_id)?,
-            None => self
-                .call
-                .function
-                .function
-                .finalize_producer(&self.params(None), finalize_id)?,
+            None => {
+                let params = self.params(None);
+                let producer = self
+                    .call
+                    .function
+                    .function
+                    .finalize_producer(&params, finalize_id)?;
+                (producer, String::new())
+            }
         };
+        self.debug(|| format!("finalize finalize_state_id={id}{}", in_worker(&worker)));
         Ok(Producer {
             inner,
             output_schema: self.produced_schema.clone(),

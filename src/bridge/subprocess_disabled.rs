@@ -39,13 +39,13 @@ impl Remote {
     pub(crate) fn execution_id(&self) -> &[u8] {
         match *self {}
     }
-    pub(crate) fn process(&self, _: &RecordBatch, _: Option<i64>) -> Result<Vec<u8>> {
+    pub(crate) fn process(&self, _: &RecordBatch, _: Option<i64>) -> Result<(Vec<u8>, String)> {
         match *self {}
     }
-    pub(crate) fn combine(&self, _: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    pub(crate) fn combine(&self, _: &[Vec<u8>]) -> Result<(Vec<Vec<u8>>, String)> {
         match *self {}
     }
-    pub(crate) fn finalize(&self, _: Vec<u8>) -> Result<Box<dyn TableProducer>> {
+    pub(crate) fn finalize(&self, _: Vec<u8>) -> Result<(Box<dyn TableProducer>, String)> {
         match *self {}
     }
     pub(crate) fn end(&self) {

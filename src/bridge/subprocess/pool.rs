@@ -15,7 +15,7 @@ use crate::protocol::{PROTOCOL_NAME, PROTOCOL_VERSION};
 use crate::{Error, Result};
 
 /// Idle workers kept after a burst of parallel calls.
-const MAX_IDLE: usize = 8;
+pub(crate) const MAX_IDLE: usize = 8;
 
 /// How workers are started.
 #[derive(Clone, PartialEq, Eq, Debug)]

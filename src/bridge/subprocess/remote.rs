@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::pool::{Pool, Worker};
+use super::pool::{Pool, Worker, MAX_IDLE};
 use crate::protocol::rows::{schema_to_ipc, unwrap, wrap_request, Record, Row};
 use crate::protocol::{methods, phases, schemas};
 use crate::sdk::ipc::encode_batch;
@@ -88,8 +88,8 @@ impl Remote {
             .init_request
             .clone()
             .enum_value("phase", phases::SINK);
-        remote.exec = remote.with_worker(|worker| {
-            let params = wrap_request(request.to_ipc()?)?;
+        (remote.exec, _) = remote.with_worker(|worker| {
+            let params = wrap_request(request.clone().to_ipc()?)?;
             let mut session = worker
                 .client
                 .open_producer(methods::INIT, &params, None, true)
@@ -112,17 +112,28 @@ impl Remote {
 
     /// Runs `f` on a worker of the pool; the worker returns to the pool if
     /// the call succeeded. Errors name the worker.
-    fn with_worker<T>(&self, f: impl FnOnce(&mut Worker) -> Result<T>) -> Result<T> {
-        let mut worker = self.pool.checkout()?;
-        let result = f(&mut worker);
-        self.keep_logs(worker.take_logs());
-        let label = worker.pid_label.clone();
-        // After a failed call the connection may hold unread bytes (a stream
-        // the server still drains): the worker exits rather than serve again.
-        if result.is_ok() {
-            self.pool.checkin(worker);
+    fn with_worker<T>(&self, mut f: impl FnMut(&mut Worker) -> Result<T>) -> Result<(T, String)> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut worker = self.pool.checkout()?;
+            let result = f(&mut worker);
+            self.keep_logs(worker.take_logs());
+            let label = worker.pid_label.clone();
+            // After a failed call the connection may hold unread bytes (a
+            // stream the server still drains): the worker exits rather than
+            // serve again.
+            if result.is_ok() {
+                self.pool.checkin(worker);
+            }
+            match result {
+                Ok(value) => return Ok((value, label)),
+                // A worker that died while idle: the request never reached
+                // it, so another worker may take it.
+                Err(e) if died_before_request(&e) && attempt <= MAX_IDLE => continue,
+                Err(e) => return Err(in_worker(e, &label)),
+            }
         }
-        result.map_err(|e| in_worker(e, &label))
     }
 
     fn keep_logs(&self, lines: Vec<String>) {
@@ -142,32 +153,41 @@ impl Remote {
         unwrap(&result, "result")
     }
 
-    pub(crate) fn process(&self, batch: &RecordBatch, batch_index: Option<i64>) -> Result<Vec<u8>> {
+    /// Sinks `batch` in a worker; returns the state id and the worker's label.
+    pub(crate) fn process(
+        &self,
+        batch: &RecordBatch,
+        batch_index: Option<i64>,
+    ) -> Result<(Vec<u8>, String)> {
         let request = Row::new(schemas::process_request())
             .str("function_name", &self.function)
             .bytes("execution_id", &self.exec)
             .bytes("input_batch", &encode_batch(batch)?)
             .i64("batch_index", batch_index);
         self.with_worker(|worker| {
-            let result = Self::call(worker, methods::PROCESS, request)?;
+            let result = Self::call(worker, methods::PROCESS, request.clone())?;
             Record::new(&result, "process result")?.bytes("state_id")
         })
     }
 
-    pub(crate) fn combine(&self, state_ids: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    /// Combines in a worker; returns the finalize ids and the worker's label.
+    pub(crate) fn combine(&self, state_ids: &[Vec<u8>]) -> Result<(Vec<Vec<u8>>, String)> {
         let request = Row::new(schemas::combine_request())
             .str("function_name", &self.function)
             .bytes("execution_id", &self.exec)
             .byte_list("state_ids", state_ids);
         self.with_worker(|worker| {
-            let result = Self::call(worker, methods::COMBINE, request)?;
+            let result = Self::call(worker, methods::COMBINE, request.clone())?;
             Record::new(&result, "combine result")?.byte_list("finalize_state_ids")
         })
     }
 
     /// Streams the batches of one finalize id from a worker, on a thread of
     /// its own that holds the worker for the stream's life.
-    pub(crate) fn finalize(&self, finalize_id: Vec<u8>) -> Result<Box<dyn TableProducer>> {
+    pub(crate) fn finalize(
+        &self,
+        finalize_id: Vec<u8>,
+    ) -> Result<(Box<dyn TableProducer>, String)> {
         let request = self
             .init_request
             .clone()
@@ -176,51 +196,43 @@ impl Remote {
             .bytes("finalize_state_id", &finalize_id);
         let params = wrap_request(request.to_ipc()?)?;
         let mut worker = self.pool.checkout()?;
+        let used = worker.pid_label.clone();
         let (tx, rx) = sync_channel::<Result<RecordBatch>>(1);
         let pool = self.pool.clone();
         let logs = self.logs.clone();
         std::thread::spawn(move || {
-            let label = worker.pid_label.clone();
-            let failed = |e| Err(in_worker(remote_error(e), &label));
-            // Only a stream read to its end leaves the connection in step.
-            let mut finished = false;
-            match worker
-                .client
-                .open_producer(methods::INIT, &params, None, true)
-            {
-                Err(e) => {
-                    tx.send(failed(e)).ok();
-                }
-                Ok(mut session) => loop {
-                    match session.tick() {
-                        Ok(Some((batch, _))) => {
-                            if tx.send(Ok(batch)).is_err() {
-                                // The query stopped reading (LIMIT, error).
-                                session.cancel().ok();
-                                break;
+            let mut attempt = 0;
+            loop {
+                let outcome = stream(&mut worker, &params, &tx);
+                logs.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(worker.take_logs());
+                match outcome {
+                    // Only a stream read to its end leaves the connection in step.
+                    Streamed::ToTheEnd => pool.checkin(worker),
+                    // A worker that died while idle never got the request:
+                    // retry on another (the lifecycle line names the first).
+                    Streamed::NotSent(_) if attempt < MAX_IDLE => {
+                        attempt += 1;
+                        match pool.checkout() {
+                            Ok(next) => {
+                                worker = next;
+                                continue;
+                            }
+                            Err(e) => {
+                                tx.send(Err(e)).ok();
                             }
                         }
-                        Ok(None) => {
-                            finished = session.close().is_ok();
-                            tx.send(Ok(RecordBatch::new_empty(Arc::new(Schema::empty()))))
-                                .ok();
-                            break;
-                        }
-                        Err(e) => {
-                            tx.send(failed(e)).ok();
-                            break;
-                        }
                     }
-                },
-            }
-            logs.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(worker.take_logs());
-            if finished {
-                pool.checkin(worker);
+                    Streamed::NotSent(e) => {
+                        tx.send(Err(e)).ok();
+                    }
+                    Streamed::Stopped => {}
+                }
+                return;
             }
         });
-        Ok(Box::new(RemoteProducer { rx, done: false }))
+        Ok((Box::new(RemoteProducer { rx, done: false }), used))
     }
 
     /// Asks a worker to remove the execution's state (best effort: the
@@ -229,10 +241,69 @@ impl Remote {
         let request = Row::new(schemas::destructor_request())
             .str("function_name", &self.function)
             .bytes("execution_id", &self.exec);
-        if let Err(e) =
-            self.with_worker(|worker| Self::call(worker, methods::DESTRUCTOR, request).map(drop))
-        {
+        if let Err(e) = self.with_worker(|worker| {
+            Self::call(worker, methods::DESTRUCTOR, request.clone()).map(drop)
+        }) {
             eprintln!("vgi: {}: {e}", self.function);
+        }
+    }
+}
+
+/// How a finalize stream ended.
+enum Streamed {
+    /// Every batch was read and the stream closed.
+    ToTheEnd,
+    /// The worker was gone before it got the request.
+    NotSent(Error),
+    /// The stream failed (the error went to the reader) or the reader left.
+    Stopped,
+}
+
+/// Streams the batches of the finalize `init` in `params` from `worker` to `tx`.
+fn stream(
+    worker: &mut Worker,
+    params: &RecordBatch,
+    tx: &std::sync::mpsc::SyncSender<Result<RecordBatch>>,
+) -> Streamed {
+    let label = worker.pid_label.clone();
+    let failed = |e| Err(in_worker(remote_error(e), &label));
+    let mut session = match worker
+        .client
+        .open_producer(methods::INIT, params, None, true)
+    {
+        Ok(session) => session,
+        Err(e) => {
+            let e = in_worker(remote_error(e), &label);
+            if died_before_request(&e) {
+                return Streamed::NotSent(e);
+            }
+            tx.send(Err(e)).ok();
+            return Streamed::Stopped;
+        }
+    };
+    loop {
+        match session.tick() {
+            Ok(Some((batch, _))) => {
+                if tx.send(Ok(batch)).is_err() {
+                    // The query stopped reading (LIMIT, error).
+                    session.cancel().ok();
+                    return Streamed::Stopped;
+                }
+            }
+            Ok(None) => {
+                let closed = session.close().is_ok();
+                tx.send(Ok(RecordBatch::new_empty(Arc::new(Schema::empty()))))
+                    .ok();
+                return if closed {
+                    Streamed::ToTheEnd
+                } else {
+                    Streamed::Stopped
+                };
+            }
+            Err(e) => {
+                tx.send(failed(e)).ok();
+                return Streamed::Stopped;
+            }
         }
     }
 }
@@ -242,13 +313,22 @@ impl Remote {
 /// what happened.
 fn remote_error(e: vgi_rpc_client::RpcError) -> Error {
     if e.error_type == "ValueError" {
-        Error::function(e.message)
-    } else {
-        Error::function(format!(
-            "the worker failed: {}: {}",
-            e.error_type, e.message
-        ))
+        return Error::function(e.message);
     }
+    let what = if e.message.contains("empty IPC stream") {
+        "the worker exited before it answered"
+    } else if e.message.contains("deadline elapsed") {
+        "the worker did not answer within vgi_worker_timeout_seconds and was killed"
+    } else {
+        "the worker failed"
+    };
+    Error::function(format!("{what} ({}: {})", e.error_type, e.message))
+}
+
+/// Whether writing the request failed because the worker was gone (it
+/// exited or was killed while idle in the pool).
+fn died_before_request(e: &Error) -> bool {
+    e.to_string().contains("Broken pipe (os error 32)")
 }
 
 fn in_worker(e: Error, label: &str) -> Error {
