@@ -10,7 +10,8 @@ On one generated table
     t(a BIGINT, b BIGINT, c BIGINT, d BIGINT, s VARCHAR)
 
 it times, per row count and per `SET threads`, each case natively and through
-vgi, ALTERNATELY (native, vgi, native, vgi, ...) in one process per
+vgi, and through vgi with SET vgi_execution = 'subprocess' (the functions run
+in vgi-worker processes), ALTERNATELY (native, vgi, subprocess, native, ...) in one process per
 (rows, threads) configuration, and prints median times and vgi/native:
 
   sum_all_columns  SELECT * FROM sum_all_columns((SELECT a, b, c, d FROM t))
@@ -105,12 +106,22 @@ def connect(cfg):
     return con
 
 
+# "subprocess" runs the vgi query with SET vgi_execution = 'subprocess' (the
+# SET and RESET are outside the timing; the worker pool stays up between runs).
+ENGINES = ("native", "vgi", "subprocess")
+
+
 def run_case(con, case, engine):
     """Run one query; return (seconds, result rows)."""
-    sql = CASES[case][engine]
+    sql = CASES[case]["native" if engine == "native" else "vgi"]
+    if engine == "subprocess":
+        con.execute("SET vgi_execution = 'subprocess'")
     start = time.perf_counter()
     rows = con.execute(sql).fetchall()
-    return time.perf_counter() - start, rows
+    seconds = time.perf_counter() - start
+    if engine == "subprocess":
+        con.execute("RESET vgi_execution")
+    return seconds, rows
 
 
 def check(con, case, engine, result, cfg, reference):
@@ -143,10 +154,10 @@ def worker_time(cfg):
     reference = {}
     out = {"cases": {}}
     for case in cfg["cases"]:
-        times = {"native": [], "vgi": []}
-        # One untimed warm-up pair, checked like the others.
+        times = {engine: [] for engine in cfg["engines"]}
+        # One untimed warm-up round, checked like the others.
         for rep in range(int(cfg["repeat"]) + 1):
-            for engine in ("native", "vgi"):
+            for engine in cfg["engines"]:
                 seconds, result = run_case(con, case, engine)
                 check(con, case, engine, result, cfg, reference)
                 if rep > 0:
@@ -319,6 +330,8 @@ def main():
                     help="where the store goes: TMPDIR of the workers is a fresh directory inside this one "
                     "(default build/bench-tmp; e.g. /dev/shm for tmpfs)")
     ap.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
+    ap.add_argument("--no-subprocess", action="store_true",
+                    help="skip subprocess execution (SET vgi_execution = 'subprocess')")
     ap.add_argument("--extension", default=os.path.join(ROOT, "build/release/vgi.duckdb_extension"))
     ap.add_argument("--json", default=os.path.join(ROOT, "build/bench.json"))
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -345,6 +358,10 @@ def main():
         raise SystemExit(f"no extension at {args.extension}: run `make release` first")
     extension = os.path.join(work, "ext", "vgi.duckdb_extension")
     shutil.copyfile(args.extension, extension)
+    # subprocess execution starts the vgi-worker beside the extension file
+    worker = os.path.join(os.path.dirname(os.path.abspath(args.extension)), "vgi-worker")
+    if os.path.exists(worker):
+        shutil.copy2(worker, os.path.join(work, "ext", "vgi-worker"))
 
     import duckdb
 
@@ -380,6 +397,7 @@ def main():
             cfg = {
                 "mode": "time", "rows": rows, "threads": threads, "repeat": repeat_for(rows),
                 "extension": extension, "cases": list(CASES),
+                "engines": [e for e in ENGINES if e != "subprocess" or not args.no_subprocess],
             }
             load_before = os.getloadavg()[0]
             result, wall = spawn(cfg, tmpdir)
@@ -393,9 +411,15 @@ def main():
                     "native_median_s": native, "vgi_median_s": vgi, "ratio": vgi / native,
                     "load_before": load_before, "load_after": load_after,
                 }
+                line = (f"  {rows:>12,} rows  {threads} thr  {case:<16} native {fmt_ms(native)} ms  "
+                        f"vgi {fmt_ms(vgi)} ms  ratio {vgi / native:5.2f}")
+                if "subprocess" in times:
+                    sub = statistics.median(times["subprocess"])
+                    entry.update({"subprocess_s": times["subprocess"], "subprocess_median_s": sub,
+                                  "subprocess_ratio": sub / native})
+                    line += f"  subprocess {fmt_ms(sub)} ms  ratio {sub / native:5.2f}"
                 report["timings"].append(entry)
-                print(f"  {rows:>12,} rows  {threads} thr  {case:<16} native {fmt_ms(native)} ms  "
-                      f"vgi {fmt_ms(vgi)} ms  ratio {vgi / native:5.2f}", flush=True)
+                print(line, flush=True)
             print(f"  ({wall:.1f} s, load {load_before:.2f} -> {load_after:.2f})", flush=True)
 
     def timing(rows, threads, case):
@@ -462,11 +486,13 @@ def main():
 
     # ---- print
     print()
-    print("| rows | threads | case | native ms | vgi ms | vgi/native |")
-    print("|---:|---:|---|---:|---:|---:|")
+    print("| rows | threads | case | native ms | vgi ms | vgi/native | subprocess ms | subprocess/native |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|")
     for t in report["timings"]:
+        sub = (f"{t['subprocess_median_s'] * 1000:.1f} | {t['subprocess_ratio']:.2f}"
+               if "subprocess_median_s" in t else "- | -")
         print(f"| {t['rows']:,} | {t['threads']} | {t['case']} | {t['native_median_s'] * 1000:.1f} "
-              f"| {t['vgi_median_s'] * 1000:.1f} | {t['ratio']:.2f} |")
+              f"| {t['vgi_median_s'] * 1000:.1f} | {t['ratio']:.2f} | {sub} |")
     if report["speedup"]:
         print()
         print("| rows | case | speedup native | speedup vgi |")
