@@ -47,12 +47,13 @@ pub(crate) fn pool_for(
             "{TIMEOUT_SETTING} must be >= 0, got {timeout}"
         )));
     }
-    let worker = match settings.get(COMMAND_SETTING).map(str::trim) {
+    let worker: Vec<String> = match settings.get(COMMAND_SETTING).map(str::trim) {
         Some(command) if !command.is_empty() => {
             command.split_whitespace().map(String::from).collect()
         }
         _ => vec![beside_extension("vgi-worker")?],
     };
+    check_executable(&worker[0])?;
     // The workers use this process's store (the same TMPDIR).
     let parent = store
         .root()
@@ -65,6 +66,29 @@ pub(crate) fn pool_for(
         timeout: (timeout > 0).then(|| Duration::from_secs(timeout.unsigned_abs())),
         size: usize::try_from(size).unwrap_or(usize::MAX),
     })))
+}
+
+/// Fails early, with the path, when the worker program cannot be started
+/// (it is exec'd behind `env`, which would only report it on stderr).
+fn check_executable(program: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let candidates: Vec<std::path::PathBuf> = if program.contains('/') {
+        vec![program.into()]
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|dir| dir.join(program))
+            .collect()
+    };
+    let runnable = candidates.iter().any(|path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    });
+    if runnable {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "cannot start the worker: no executable {program} (see {COMMAND_SETTING})"
+        )))
+    }
 }
 
 /// The path of `name` in the directory of the loaded extension file.
