@@ -1,5 +1,9 @@
 //! `sum_all_columns(data TABLE)`: one row with the sum of every numeric
 //! column; integers sum to BIGINT, floats and decimals to DOUBLE.
+//!
+//! Its state is a few bytes per batch, so it needs no store entries: each
+//! batch's partial sums are its state id, and the total is the one finalize
+//! state id.
 
 use std::sync::Arc;
 
@@ -19,8 +23,6 @@ use crate::{
     ArgSpec, BindParams, BindResponse, BufferingParams, Error, FunctionMetadata, Result,
     TableBufferingFunction, TableProducer, VecProducer,
 };
-
-const RESULT_KEY: &[u8] = b"result";
 
 /// Sums every numeric column of its input.
 pub struct SumAllColumns;
@@ -315,25 +317,18 @@ impl TableBufferingFunction for SumAllColumns {
                 add_partial(&mut totals, &partial, schema)?;
             }
         }
-        let total = output_batch(&totals, schema)?;
-        params
-            .storage
-            .kv_put(&params.execution_id, RESULT_KEY, &encode_batch(&total)?)?;
-        Ok(vec![RESULT_KEY.to_vec()])
+        // The one-row result is the finalize state id itself.
+        Ok(vec![encode_batch(&output_batch(&totals, schema)?)?])
     }
 
     fn finalize_producer(
         &self,
-        params: &BufferingParams,
+        _params: &BufferingParams,
         finalize_state_id: Vec<u8>,
     ) -> Result<Box<dyn TableProducer>> {
-        let bytes = params
-            .storage
-            .kv_get(&params.execution_id, &finalize_state_id)?
-            .ok_or_else(|| {
-                Error::function("sum_all_columns: the combined sum is missing from the store")
-            })?;
-        Ok(Box::new(VecProducer::new(decode_batches(&bytes)?)))
+        Ok(Box::new(VecProducer::new(decode_batches(
+            &finalize_state_id,
+        )?)))
     }
 }
 

@@ -4,7 +4,7 @@ suite checks in that mode: calls are spread over worker processes, and a
 worker that dies or stops answering in any phase gives a clear error, is
 replaced, and leaves nothing behind.
 
-- spread: one query's process calls run in at least two workers, and its
+- spread (with SET GLOBAL): one query's process calls run in at least two workers, and its
   finalize runs in a worker other than the one that ran combine (read from
   the DEBUG lifecycle lines, which name the worker of each call);
 - killed: while slow_phase() lingers in process, combine or finalize, every
@@ -80,7 +80,11 @@ def run_in_thread(con, sql):
 
 
 def check_calls_are_spread():
-    con = connect()
+    # SET GLOBAL reaches connections opened afterwards
+    owner = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    owner.execute(f"LOAD '{EXTENSION}'")
+    owner.execute("SET GLOBAL vgi_execution = 'subprocess'")
+    con = owner.cursor()
     con.execute("SET threads = 1")
     con.execute("CALL enable_logging(level = 'debug')")
     rows = con.execute("SELECT count(*) FROM buffer_input((SELECT * FROM range(1000000)))").fetchall()
