@@ -121,13 +121,16 @@ impl Execution {
             )?),
             None => None,
         };
+        // In process, the store claims the execution for this process at
+        // its first write; with workers, this process takes it over from the
+        // worker that opened it, as it owns the query.
         let execution_id = match &remote {
-            Some(remote) => remote.execution_id().to_vec(),
+            Some(remote) => {
+                call.store.claim(remote.execution_id())?;
+                remote.execution_id().to_vec()
+            }
             None => new_execution_id(),
         };
-        // This process owns the execution while the query runs, wherever
-        // its calls run.
-        call.store.claim(&execution_id)?;
         let exec = Execution {
             call,
             execution_id,

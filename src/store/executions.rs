@@ -13,6 +13,7 @@ impl BufferingStore {
     pub fn clear(&self, exec: &[u8]) -> Result<()> {
         let dir = self.exec_dir(exec)?;
         self.next_ids().retain(|log, _| !log.starts_with(&dir));
+        self.claimed().remove(exec);
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),

@@ -60,11 +60,39 @@ impl BufferingStore {
     /// Records this process as the owner of `exec`, so that garbage
     /// collection in another process leaves it alone while it runs.
     pub fn claim(&self, exec: &[u8]) -> Result<()> {
+        self.write_owner(exec, true)
+    }
+
+    /// Creates the directory of `exec` with this process as its owner, unless
+    /// this process already did or another process owns it. Called before the
+    /// first write of an execution, so that one that writes nothing (its state
+    /// fits in its ids) leaves no trace in the file system.
+    pub(crate) fn ensure_claimed(&self, exec: &[u8]) -> Result<()> {
+        if self.claimed().contains(exec) {
+            return Ok(());
+        }
+        self.write_owner(exec, false)
+    }
+
+    fn write_owner(&self, exec: &[u8], replace: bool) -> Result<()> {
         let dir = self.exec_dir(exec)?;
         super::fsio::create_dir(&dir)?;
         let owner = process_identity(std::process::id()).unwrap_or_default();
         let path = dir.join(OWNER_FILE);
-        fs::write(&path, owner).map_err(|e| Error::io("write", &path, e))
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .create(replace)
+            .create_new(!replace)
+            .open(&path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, owner.as_bytes()));
+        match written {
+            Ok(()) => {}
+            Err(e) if !replace && e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("write", &path, e)),
+        }
+        self.claimed().insert(exec.to_vec());
+        Ok(())
     }
 
     /// Removes every execution older than `ttl` whose owner process is gone
@@ -125,6 +153,31 @@ mod tests {
             .map(|e| e.0)
             .collect();
         assert_eq!(left, vec![b"mine".to_vec()]);
+    }
+
+    #[test]
+    fn the_first_write_claims_and_claim_takes_over() {
+        let (dir, store) = test_store();
+        let owner =
+            |exec: &[u8]| fs::read_to_string(store.exec_dir(exec).unwrap().join(OWNER_FILE));
+        let me = process_identity(std::process::id()).unwrap();
+        assert!(
+            !store.exec_dir(b"e").unwrap().exists(),
+            "nothing before the first write"
+        );
+        store.kv_put(b"e", b"k", b"v").unwrap();
+        assert_eq!(owner(b"e").unwrap(), me);
+
+        // Another process's first write leaves an existing owner alone ...
+        fs::write(store.exec_dir(b"e").unwrap().join(OWNER_FILE), "1 2").unwrap();
+        let other = BufferingStore::open(dir.path().join("root")).unwrap();
+        other.append(b"e", b"n", b"k", b"x").unwrap();
+        assert_eq!(owner(b"e").unwrap(), "1 2");
+        // ... and an explicit claim takes the execution over.
+        other.claim(b"e").unwrap();
+        assert_eq!(owner(b"e").unwrap(), me);
+        store.clear(b"e").unwrap();
+        assert!(!store.exec_dir(b"e").unwrap().exists());
     }
 
     #[test]

@@ -12,6 +12,7 @@ impl BufferingStore {
     pub fn kv_put(&self, exec: &[u8], key: &[u8], value: &[u8]) -> Result<()> {
         let dir = self.kv_dir(exec)?;
         let path = self.kv_path(exec, key)?;
+        self.ensure_claimed(exec)?;
         create_dir(&dir)?;
         let tmp = write_temp(&dir, value)?;
         fs::rename(&tmp, &path).map_err(|e| {

@@ -25,6 +25,7 @@ impl BufferingStore {
         value: impl AsRef<[u8]>,
     ) -> Result<i64> {
         let dir = self.log_dir(exec, ns, key)?;
+        self.ensure_claimed(exec)?;
         self.append_entry(&dir, value.as_ref())
     }
 

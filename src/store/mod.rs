@@ -15,7 +15,7 @@ mod queue;
 mod random;
 mod root;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -31,6 +31,8 @@ pub struct BufferingStore {
     root: PathBuf,
     /// Next id to try per log/queue directory, to avoid listing it on every append.
     next_ids: Mutex<HashMap<PathBuf, i64>>,
+    /// Executions whose directory this process created or claimed.
+    claimed: Mutex<HashSet<Vec<u8>>>,
 }
 
 impl BufferingStore {
@@ -46,6 +48,7 @@ impl BufferingStore {
         Ok(BufferingStore {
             root,
             next_ids: Mutex::new(HashMap::new()),
+            claimed: Mutex::default(),
         })
     }
 
@@ -56,6 +59,10 @@ impl BufferingStore {
 
     fn next_ids(&self) -> MutexGuard<'_, HashMap<PathBuf, i64>> {
         self.next_ids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn claimed(&self) -> MutexGuard<'_, HashSet<Vec<u8>>> {
+        self.claimed.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

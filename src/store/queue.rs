@@ -14,6 +14,7 @@ impl BufferingStore {
     /// one have been pushed.
     pub fn queue_push(&self, exec: &[u8], items: &[Vec<u8>]) -> Result<()> {
         let dir = self.queue_dir(exec)?;
+        self.ensure_claimed(exec)?;
         for item in items {
             self.append_entry(&dir, item)?;
         }
