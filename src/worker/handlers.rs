@@ -41,6 +41,18 @@ fn answer(record: crate::Result<Vec<u8>>) -> vgi_rpc::errors::Result<Option<Reco
     Ok(Some(wrap_result(record.map_err(rpc)?).map_err(rpc)?))
 }
 
+/// Runs one phase of a function: a panic becomes an error, and the lines it
+/// logged go to the client whatever the outcome.
+fn run_phase<T>(
+    params: &BufferingParams,
+    ctx: &CallContext,
+    phase: impl FnOnce() -> crate::Result<T>,
+) -> vgi_rpc::errors::Result<T> {
+    let result = catch_panic(phase);
+    forward_logs(params, ctx);
+    result.map_err(rpc)
+}
+
 /// Hands the lines a function logged to the client.
 fn forward_logs(params: &BufferingParams, ctx: &CallContext) {
     let lines = std::mem::take(&mut *params.logs.lock().unwrap_or_else(|e| e.into_inner()));
@@ -63,6 +75,14 @@ impl Worker {
 
     fn function(&self, bound: &Bound) -> &dyn TableBufferingFunction {
         self.functions[bound.function_index].as_ref()
+    }
+
+    /// The execution a request names, its bind and fresh params for one call.
+    fn execution(&self, record: &Record) -> crate::Result<(Arc<Bound>, BufferingParams)> {
+        let exec = record.bytes("execution_id")?;
+        let bound = self.bound(&exec)?;
+        let params = bound.params(&exec, &self.store);
+        Ok((bound, params))
     }
 
     /// The bind of `exec`: from this process's cache, else from the store.
@@ -198,15 +218,7 @@ impl Worker {
         };
         let bound = self.bound(&exec).map_err(rpc)?;
         let schema = projected(&bound.output_schema, projection.as_deref()).map_err(rpc)?;
-        let header = RecordBatch::try_new(
-            schemas::global_init_response(),
-            vec![
-                Arc::new(BinaryArray::from(vec![exec.as_slice()])),
-                Arc::new(BinaryArray::from(vec![None::<&[u8]>])),
-                Arc::new(Int64Array::from(vec![0i64])),
-            ],
-        )
-        .map_err(|e| RpcError::runtime_error(e.to_string()))?;
+        let header = init_header(&exec)?;
         Ok(StreamResult::producer(schema, Box::new(Finished)).with_header(header))
     }
 
@@ -216,11 +228,9 @@ impl Worker {
         projection: Option<Vec<usize>>,
         ctx: &CallContext,
     ) -> vgi_rpc::errors::Result<StreamResult> {
-        let exec = record.bytes("execution_id").map_err(rpc)?;
+        let (bound, mut params) = self.execution(record).map_err(rpc)?;
         let finalize_id = record.bytes("finalize_state_id").map_err(rpc)?;
-        let bound = self.bound(&exec).map_err(rpc)?;
         let function = self.function(&bound);
-        let mut params = bound.params(&exec, &self.store);
         // A function that pushes projections down produces the projected
         // columns itself; for any other, the worker projects its batches.
         let (pushed, projected_here) = match projection {
@@ -228,23 +238,15 @@ impl Worker {
             other => (None, other),
         };
         params.projected_columns = pushed.clone();
-        let producer = catch_panic(|| function.finalize_producer(&params, finalize_id));
-        forward_logs(&params, ctx);
-        let producer = producer.map_err(rpc)?;
+        let producer = run_phase(&params, ctx, || {
+            function.finalize_producer(&params, finalize_id)
+        })?;
         let schema = projected(
             &bound.output_schema,
             pushed.as_deref().or(projected_here.as_deref()),
         )
         .map_err(rpc)?;
-        let header = RecordBatch::try_new(
-            schemas::global_init_response(),
-            vec![
-                Arc::new(BinaryArray::from(vec![exec.as_slice()])),
-                Arc::new(BinaryArray::from(vec![None::<&[u8]>])),
-                Arc::new(Int64Array::from(vec![0i64])),
-            ],
-        )
-        .map_err(|e| RpcError::runtime_error(e.to_string()))?;
+        let header = init_header(&params.execution_id)?;
         Ok(StreamResult::producer(
             schema,
             Box::new(Finalize {
@@ -263,9 +265,7 @@ impl Worker {
     ) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
         let inner = unwrap(&request.batch, "request").map_err(rpc)?;
         let record = Record::new(&inner, "TableBufferingProcessRequest").map_err(rpc)?;
-        let exec = record.bytes("execution_id").map_err(rpc)?;
-        let bound = self.bound(&exec).map_err(rpc)?;
-        let mut params = bound.params(&exec, &self.store);
+        let (bound, mut params) = self.execution(&record).map_err(rpc)?;
         params.batch_index = record.opt_i64("batch_index").map_err(rpc)?;
         let batches = decode_batches(&record.bytes("input_batch").map_err(rpc)?).map_err(rpc)?;
         let batch = match batches.as_slice() {
@@ -277,9 +277,9 @@ impl Worker {
                 )))
             }
         };
-        let state_id = catch_panic(|| self.function(&bound).process(&params, batch));
-        forward_logs(&params, ctx);
-        let state_id = state_id.map_err(rpc)?;
+        let state_id = run_phase(&params, ctx, || {
+            self.function(&bound).process(&params, batch)
+        })?;
         answer(
             Row::new(schemas::process_response())
                 .bytes("state_id", &state_id)
@@ -294,13 +294,11 @@ impl Worker {
     ) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
         let inner = unwrap(&request.batch, "request").map_err(rpc)?;
         let record = Record::new(&inner, "TableBufferingCombineRequest").map_err(rpc)?;
-        let exec = record.bytes("execution_id").map_err(rpc)?;
+        let (bound, params) = self.execution(&record).map_err(rpc)?;
         let state_ids = record.byte_list("state_ids").map_err(rpc)?;
-        let bound = self.bound(&exec).map_err(rpc)?;
-        let params = bound.params(&exec, &self.store);
-        let finalize_ids = catch_panic(|| self.function(&bound).combine(&params, &state_ids));
-        forward_logs(&params, ctx);
-        let finalize_ids = finalize_ids.map_err(rpc)?;
+        let finalize_ids = run_phase(&params, ctx, || {
+            self.function(&bound).combine(&params, &state_ids)
+        })?;
         answer(
             Row::new(schemas::combine_response())
                 .byte_list("finalize_state_ids", &finalize_ids)
@@ -330,6 +328,20 @@ impl Worker {
         }
         answer(Row::new(schemas::empty()).to_ipc())
     }
+}
+
+/// The header of an `init` stream: the execution's id (no opaque data; a
+/// non-positive `max_workers` leaves the choice to the client).
+fn init_header(exec: &[u8]) -> vgi_rpc::errors::Result<RecordBatch> {
+    RecordBatch::try_new(
+        schemas::global_init_response(),
+        vec![
+            Arc::new(BinaryArray::from(vec![exec])),
+            Arc::new(BinaryArray::from(vec![None::<&[u8]>])),
+            Arc::new(Int64Array::from(vec![0i64])),
+        ],
+    )
+    .map_err(|e| RpcError::runtime_error(e.to_string()))
 }
 
 fn projected(schema: &SchemaRef, projection: Option<&[usize]>) -> crate::Result<SchemaRef> {
@@ -366,9 +378,8 @@ impl ProducerState for Finalize {
         out: &mut OutputCollector,
         ctx: &CallContext,
     ) -> vgi_rpc::errors::Result<()> {
-        let next = catch_panic(|| self.producer.next_batch());
-        forward_logs(&self.params, ctx);
-        match next.map_err(rpc)? {
+        let producer = &mut self.producer;
+        match run_phase(&self.params, ctx, || producer.next_batch())? {
             Some(batch) => {
                 let batch = match &self.projection {
                     Some(columns) => batch
