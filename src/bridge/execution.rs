@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 
 use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
-use super::subprocess::{pool_for, Remote, RemoteCall};
+use super::subprocess::{pool_for, Remote};
 use crate::sdk::{
     check_arguments, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings,
     TableProducer,
@@ -53,6 +53,16 @@ impl BoundCall {
             opaque_data: response.opaque_data,
         })
     }
+}
+
+/// What a remote execution (subprocess mode) needs of its bound call.
+#[cfg_attr(not(feature = "subprocess"), allow(dead_code))]
+pub(crate) struct RemoteCall<'a> {
+    pub(crate) function: &'a str,
+    pub(crate) input_schema: &'a SchemaRef,
+    pub(crate) output_schema: &'a SchemaRef,
+    pub(crate) arguments: &'a Arguments,
+    pub(crate) settings: &'a Settings,
 }
 
 /// A log line for DuckDB's logger.

@@ -95,9 +95,9 @@ fn orphan_ttl_setting() -> SettingSpec {
 
 /// The settings of the bridge itself, registered by every extension on it.
 fn bridge_settings() -> Vec<SettingSpec> {
-    let mut settings = vec![orphan_ttl_setting(), process_batch_rows_setting()];
+    let settings = vec![orphan_ttl_setting(), process_batch_rows_setting()];
     #[cfg(feature = "subprocess")]
-    settings.extend(subprocess_settings());
+    let settings = settings.into_iter().chain(subprocess_settings()).collect();
     settings
 }
 

@@ -4,24 +4,16 @@
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
 
+use crate::bridge::execution::RemoteCall;
 use crate::store::BufferingStore;
-use crate::{Arguments, Result, Settings, TableProducer};
+use crate::{Result, Settings, TableProducer};
 
 /// No pool can exist in this build.
 pub(crate) enum Pool {}
 
 /// No remote execution can exist in this build.
 pub(crate) enum Remote {}
-
-pub(crate) struct RemoteCall<'a> {
-    pub(crate) function: &'a str,
-    pub(crate) input_schema: &'a SchemaRef,
-    pub(crate) output_schema: &'a SchemaRef,
-    pub(crate) arguments: &'a Arguments,
-    pub(crate) settings: &'a Settings,
-}
 
 pub(crate) fn pool_for(_: &Settings, _: &BufferingStore) -> Result<Option<Arc<Pool>>> {
     Ok(None)

@@ -7,7 +7,7 @@ mod remote;
 use std::time::Duration;
 
 pub(crate) use pool::{Pool, WorkerConfig};
-pub(crate) use remote::{Remote, RemoteCall};
+pub(crate) use remote::Remote;
 
 use crate::store::BufferingStore;
 use crate::{Error, Result, Settings};

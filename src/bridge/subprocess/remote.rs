@@ -5,22 +5,14 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::{RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Schema};
 
 use super::pool::{Pool, Worker, MAX_IDLE};
+use crate::bridge::execution::RemoteCall;
 use crate::protocol::rows::{schema_to_ipc, unwrap, wrap_request, Record, Row};
 use crate::protocol::{methods, phases, schemas};
 use crate::sdk::ipc::encode_batch;
-use crate::{Arguments, Error, Result, Settings, TableProducer};
-
-/// What a remote execution needs of its bound call.
-pub(crate) struct RemoteCall<'a> {
-    pub(crate) function: &'a str,
-    pub(crate) input_schema: &'a SchemaRef,
-    pub(crate) output_schema: &'a SchemaRef,
-    pub(crate) arguments: &'a Arguments,
-    pub(crate) settings: &'a Settings,
-}
+use crate::{Error, Result, Settings, TableProducer};
 
 pub(crate) struct Remote {
     pool: Arc<Pool>,
