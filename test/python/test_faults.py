@@ -25,6 +25,8 @@ import time
 
 import duckdb
 
+from harness import run_checks
+
 EXTENSION = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/release/vgi.duckdb_extension")
 TMPDIR = os.environ.get("TMPDIR", "/tmp")
 
@@ -191,16 +193,7 @@ def main():
     if "--child" in sys.argv:
         CHILDREN[sys.argv[sys.argv.index("--child") + 1]]()
         return
-    failures = 0
-    for check in [check_full_disk, check_permission_denied, check_damaged_entries]:
-        try:
-            check()
-            print(f"ok    {check.__name__}")
-        except Exception as e:  # noqa: BLE001 - report every failing check
-            failures += 1
-            print(f"FAIL  {check.__name__}: {e}")
-    print(f"{3 - failures} passed, {failures} failed")
-    sys.exit(1 if failures else 0)
+    run_checks([(c.__name__, c) for c in (check_full_disk, check_permission_denied, check_damaged_entries)])
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import time
 
 import duckdb
 
+from harness import run_checks
+
 EXTENSION = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/release/vgi.duckdb_extension")
 STORE = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vgi-buffering-{os.getuid()}")
 
@@ -86,16 +88,8 @@ def check_progress():
 
 
 def main():
-    tests = [lambda p=p: check_interrupt(p) for p in ("process", "combine", "finalize")] + [check_progress]
-    failed = 0
-    for test in tests:
-        try:
-            test()
-        except AssertionError as e:
-            failed += 1
-            print(f"  FAIL: {e}")
-    print(f"{len(tests) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    checks = [(f"interrupt in {p}", lambda p=p: check_interrupt(p)) for p in ("process", "combine", "finalize")]
+    run_checks(checks + [("progress", check_progress)])
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import time
 
 import duckdb
 
+from harness import run_checks
+
 EXTENSION = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/release/vgi.duckdb_extension")
 STORE = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vgi-buffering-{os.getuid()}")
 DAY = 24 * 3600
@@ -94,16 +96,8 @@ def check_killed_duckdb_leaves_state_that_gc_removes():
 
 
 def main():
-    tests = [check_load_removes_only_old_dead_state, check_killed_duckdb_leaves_state_that_gc_removes]
-    failed = 0
-    for test in tests:
-        try:
-            test()
-        except AssertionError as e:
-            failed += 1
-            print(f"  FAIL {test.__name__}: {e}")
-    print(f"{len(tests) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    run_checks([(c.__name__, c) for c in (check_load_removes_only_old_dead_state,
+                                          check_killed_duckdb_leaves_state_that_gc_removes)])
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import time
 
 import duckdb
 
+from harness import run_checks
+
 EXTENSION = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/release/vgi.duckdb_extension")
 STORE = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vgi-buffering-{os.getuid()}")
 
@@ -147,16 +149,7 @@ def main():
     checks = [("calls are spread", check_calls_are_spread)]
     checks += [(f"worker killed in {p}", lambda p=p: check_killed_worker(p)) for p in ("process", "combine", "finalize")]
     checks += [("hung worker", check_hung_worker)]
-    failures = 0
-    for name, check in checks:
-        try:
-            check()
-            print(f"ok    {name}")
-        except Exception as e:  # noqa: BLE001 - report every failing check
-            failures += 1
-            print(f"FAIL  {name}: {e}")
-    print(f"{len(checks) - failures} passed, {failures} failed")
-    sys.exit(1 if failures else 0)
+    run_checks(checks)
 
 
 if __name__ == "__main__":
