@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Load the vgi extension into the stock duckdb wheel and run buffering functions."""
+"""Load the vgi extension into the stock duckdb wheel and run buffering functions,
+in DuckDB's process and in vgi-worker processes."""
 import sys
 
 import duckdb
@@ -18,6 +19,12 @@ def main(extension: str) -> None:
     query = "SELECT count(*), sum(a), min(s), max(s) FROM buffer_input((SELECT * FROM t))"
     print(query)
     print(con.sql(query))
+    # The same functions, run by a pool of vgi-worker processes.
+    con.execute("SET vgi_execution = 'subprocess'")
+    print("SET vgi_execution = 'subprocess';")
+    print(query)
+    print(con.sql(query))
+    con.execute("RESET vgi_execution")
     print(con.sql("SELECT function_name, description FROM duckdb_functions() "
                   "WHERE function_name IN ('buffer_input', 'sum_all_columns') ORDER BY 1"))
 
