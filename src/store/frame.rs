@@ -11,7 +11,8 @@ use crate::sdk::error::{Error, Result};
 /// `b"VGIS"`, then the frame version.
 const MAGIC: [u8; 4] = *b"VGIS";
 const VERSION: u32 = 1;
-/// Magic, version, payload length (u64), CRC-32 of the payload, reserved.
+/// Magic, version, payload length (u64), CRC-32 of the payload, reserved
+/// (zero in version 1).
 pub(crate) const HEADER_LEN: usize = 24;
 
 /// The header to write before `payload`.
@@ -51,6 +52,9 @@ pub(crate) fn read_framed(path: &Path, mut file: File) -> Result<Vec<u8>> {
     let version = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"));
     if version != VERSION {
         return Err(corrupt(format!("unknown entry version {version}")));
+    }
+    if h[20..24] != [0; 4] {
+        return Err(corrupt("damaged header (reserved bytes are not zero)".into()));
     }
     let len = u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
     let have = size - HEADER_LEN as u64;

@@ -203,6 +203,44 @@ mod tests {
         text
     }
 
+    proptest::proptest! {
+        /// Whatever happens to an entry's bytes, reading it gives the payload
+        /// that was written or an error: never other bytes, never a panic.
+        #[test]
+        fn a_changed_entry_never_reads_as_other_bytes(
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            cut in proptest::option::of(0usize..330),
+            flips in proptest::collection::vec((0usize..330, 1u8..=255), 0..3),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let dest = dir.path().join("x");
+            let tmp = write_temp(dir.path(), &payload).unwrap();
+            proptest::prop_assert!(publish_noreplace(&tmp, &dest).unwrap());
+            let mut bytes = fs::read(&dest).unwrap();
+            let original = bytes.clone();
+            if let Some(cut) = cut {
+                bytes.truncate(cut);
+            }
+            for (at, mask) in flips {
+                if let Some(b) = bytes.get_mut(at) {
+                    *b ^= mask;
+                }
+            }
+            fs::write(&dest, &bytes).unwrap();
+            match read_optional(&dest) {
+                Ok(Some(read)) => {
+                    proptest::prop_assert_eq!(&bytes, &original, "a changed file was read");
+                    proptest::prop_assert_eq!(read, payload);
+                }
+                Ok(None) => proptest::prop_assert!(false, "the file exists"),
+                Err(e) => {
+                    proptest::prop_assert!(bytes != original, "an intact file failed: {}", e);
+                    proptest::prop_assert!(matches!(e, Error::Corrupt { .. }), "{}", e);
+                }
+            }
+        }
+    }
+
     #[test]
     fn damaged_entries_are_corrupt_not_short() {
         assert!(damaged(|b| b.truncate(500))
