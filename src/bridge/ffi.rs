@@ -286,18 +286,6 @@ unsafe extern "C" fn registry_setting_defaults(
 }
 
 /// The settings row C++ passes at bind: one VARCHAR column per setting.
-fn settings_from(batch: &RecordBatch) -> Result<Settings> {
-    let mut settings = Settings::new();
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        let text = arrow_cast::cast(column, &DataType::Utf8)?;
-        let text = text.as_any().downcast_ref::<arrow_array::StringArray>();
-        if let Some(value) = text.filter(|t| t.len() == 1 && t.is_valid(0)) {
-            settings.insert(field.name().clone(), value.value(0));
-        }
-    }
-    Ok(settings)
-}
-
 unsafe extern "C" fn fn_name(f: *const Fn) -> VgiStr {
     // SAFETY: `f` comes from registry_get; the registry lives forever.
     VgiStr::new(&unsafe { &*f }.name)
@@ -425,7 +413,7 @@ unsafe extern "C" fn bind(
             let args_schema = import_schema(args_schema)?;
             let arguments = Arguments::from_batch(import_batch(args, &args_schema)?)?;
             let settings_schema = import_schema(settings_schema)?;
-            let settings = settings_from(&import_batch(settings, &settings_schema)?)?;
+            let settings = Settings::from_row(&import_batch(settings, &settings_schema)?)?;
             (&*f, input_schema, arguments, settings)
         };
         let call = BoundCall::bind(function, input_schema, arguments, settings)?;

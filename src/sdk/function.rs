@@ -216,6 +216,27 @@ impl BindResponse {
     }
 }
 
+/// Checks `arguments` against `specs`: constraints hold, and positional
+/// arguments are not NULL.
+pub fn check_arguments(specs: &[ArgSpec], arguments: &Arguments) -> Result<()> {
+    for spec in specs {
+        if matches!(spec.data_type, ArgType::Table) {
+            continue;
+        }
+        match arguments.get(&spec.name) {
+            Some(value) if !value.is_null(0) => spec.constraints.check(&spec.name, value)?,
+            _ if !spec.named && !spec.varargs => {
+                return Err(Error::InvalidArgument(format!(
+                    "argument {} must not be NULL",
+                    spec.name
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,25 +286,4 @@ mod tests {
         let table = ArgSpec::table("t").with_default(Arc::new(NullArray::new(1)));
         assert!(table.validate().is_err());
     }
-}
-
-/// Checks `arguments` against `specs`: constraints hold, and positional
-/// arguments are not NULL.
-pub fn check_arguments(specs: &[ArgSpec], arguments: &Arguments) -> Result<()> {
-    for spec in specs {
-        if matches!(spec.data_type, ArgType::Table) {
-            continue;
-        }
-        match arguments.get(&spec.name) {
-            Some(value) if !value.is_null(0) => spec.constraints.check(&spec.name, value)?,
-            _ if !spec.named && !spec.varargs => {
-                return Err(Error::InvalidArgument(format!(
-                    "argument {} must not be NULL",
-                    spec.name
-                )))
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }

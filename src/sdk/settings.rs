@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_schema::DataType;
+
 use super::error::{Error, Result};
 
 /// Setting name -> value rendered as text, for the settings the extension declares.
@@ -14,6 +17,20 @@ pub struct Settings {
 const MAGIC: &[u8; 5] = b"VGIS1";
 
 impl Settings {
+    /// The settings in a one-row batch, one column per setting, each value as
+    /// text (NULL values are left out).
+    pub fn from_row(batch: &RecordBatch) -> Result<Self> {
+        let mut settings = Settings::new();
+        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+            let text = arrow_cast::cast(column, &DataType::Utf8)?;
+            let text = text.as_any().downcast_ref::<StringArray>();
+            if let Some(value) = text.filter(|t| t.len() == 1 && t.is_valid(0)) {
+                settings.insert(field.name().clone(), value.value(0));
+            }
+        }
+        Ok(settings)
+    }
+
     /// No settings.
     pub fn new() -> Self {
         Self::default()

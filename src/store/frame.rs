@@ -54,7 +54,9 @@ pub(crate) fn read_framed(path: &Path, mut file: File) -> Result<Vec<u8>> {
         return Err(corrupt(format!("unknown entry version {version}")));
     }
     if h[20..24] != [0; 4] {
-        return Err(corrupt("damaged header (reserved bytes are not zero)".into()));
+        return Err(corrupt(
+            "damaged header (reserved bytes are not zero)".into(),
+        ));
     }
     let len = u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
     let have = size - HEADER_LEN as u64;

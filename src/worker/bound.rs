@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_cast::display::array_value_to_string;
 use arrow_schema::SchemaRef;
 
 use crate::protocol::rows::{decode_record, schema_from_ipc, Record};
@@ -46,7 +45,7 @@ impl Bound {
         let arguments = arguments_from_wire(&decode_record(&record.bytes("arguments")?)?, &specs)?;
         check_arguments(&specs, &arguments).map_err(|e| in_function(&name, e))?;
         let settings = match record.opt_bytes("settings")? {
-            Some(bytes) => settings_from_wire(&decode_record(&bytes)?)?,
+            Some(bytes) => Settings::from_row(&decode_record(&bytes)?)?,
             None => Settings::new(),
         };
         let input_schema = match record.opt_bytes("input_schema")? {
@@ -122,15 +121,4 @@ fn arguments_from_wire(batch: &RecordBatch, specs: &[ArgSpec]) -> Result<Argumen
         pairs.push((name, column.clone()));
     }
     Arguments::try_from_pairs(pairs)
-}
-
-/// Settings from a one-row batch, each value as text.
-fn settings_from_wire(batch: &RecordBatch) -> Result<Settings> {
-    let mut settings = Settings::new();
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        if batch.num_rows() > 0 && !column.is_null(0) {
-            settings.insert(field.name().clone(), array_value_to_string(column, 0)?);
-        }
-    }
-    Ok(settings)
 }
