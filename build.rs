@@ -1,14 +1,23 @@
-//! Compiles the C++ half of the DuckDB bridge against DuckDB v2.0.0 and links
-//! DuckDB statically, the way official extensions do.
+//! Compiles the C++ half of the DuckDB bridge against one DuckDB release and
+//! links that release statically, the way official extensions do.
 //!
-//! DuckDB itself is compiled once per machine by `scripts/build-duckdb.sh`
-//! into `$VGI_CACHE_DIR/duckdb-v2.0.0` (default `~/.cache/vgi`); this script
-//! only links that archive, so no change here can trigger a DuckDB rebuild.
+//! The release is `VGI_DUCKDB_VERSION` (default [`DEFAULT_DUCKDB_VERSION`]).
+//! DuckDB itself is compiled once per machine and release by
+//! `scripts/build-duckdb.sh VERSION` into `$VGI_CACHE_DIR/duckdb/vVERSION`
+//! (default `~/.cache/vgi`); this script only links that archive, so no
+//! change here can trigger a DuckDB rebuild.
 
 use std::env;
 use std::path::PathBuf;
 
-fn duckdb_dir() -> PathBuf {
+/// The release built when `VGI_DUCKDB_VERSION` is not set (the Makefile always sets it).
+const DEFAULT_DUCKDB_VERSION: &str = "2.0.1";
+
+fn duckdb_version() -> String {
+    env::var("VGI_DUCKDB_VERSION").unwrap_or_else(|_| DEFAULT_DUCKDB_VERSION.to_string())
+}
+
+fn duckdb_dir(version: &str) -> PathBuf {
     if let Some(dir) = env::var_os("VGI_DUCKDB_DIR") {
         return PathBuf::from(dir);
     }
@@ -17,7 +26,7 @@ fn duckdb_dir() -> PathBuf {
         .or_else(|| env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("vgi")))
         .or_else(|| env::var_os("HOME").map(|d| PathBuf::from(d).join(".cache/vgi")))
         .expect("set VGI_CACHE_DIR or HOME");
-    cache.join("duckdb-v2.0.0")
+    cache.join("duckdb").join(format!("v{version}"))
 }
 
 /// DuckDB's header directories (the `base.include_dirs` of its source manifest).
@@ -39,6 +48,7 @@ const INCLUDE_DIRS: &[&str] = &[
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(vgi_skip_bridge)");
     println!("cargo:rerun-if-env-changed=VGI_DUCKDB_DIR");
+    println!("cargo:rerun-if-env-changed=VGI_DUCKDB_VERSION");
     println!("cargo:rerun-if-env-changed=VGI_CACHE_DIR");
     println!("cargo:rerun-if-env-changed=VGI_SKIP_BRIDGE");
     if env::var_os("VGI_SKIP_BRIDGE").is_some() || env::var_os("CARGO_FEATURE_BRIDGE").is_none() {
@@ -47,12 +57,13 @@ fn main() {
         println!("cargo:rustc-cfg=vgi_skip_bridge");
         return;
     }
-    let duckdb = duckdb_dir();
+    let version = duckdb_version();
+    let duckdb = duckdb_dir(&version);
     let lib = duckdb.join("lib");
     let include = duckdb.join("include");
     if !duckdb.join("READY").exists() {
         panic!(
-            "DuckDB v2.0.0 is not built at {}: run scripts/build-duckdb.sh (or `make`) first",
+            "DuckDB v{version} is not built at {}: run scripts/build-duckdb.sh {version} (or `make`) first",
             duckdb.display()
         );
     }

@@ -1,39 +1,85 @@
 #!/usr/bin/env bash
-# Compile DuckDB v2.0.0 (static, release) once per machine and install its
-# library and headers into the cache that build.rs links against:
-#   $VGI_CACHE_DIR/duckdb-v2.0.0/{lib/libduckdb.a,include/...}
-# A second run finds the cache and returns at once.
+# Compile one DuckDB release (static, Release, NDEBUG) once per machine from
+# the source distribution of that release on PyPI, the way its wheel is
+# compiled (the release's version and commit passed in), and install it into
+# the cache that build.rs links against:
+#
+#   $VGI_CACHE_DIR/duckdb/vX.Y.Z/
+#       READY            written last: the install is whole
+#       lib/libduckdb.a  DuckDB and its bundled third-party libraries
+#       include/         src/include and third_party/<lib> headers
+#       source/          the release's CMake tree (external/duckdb of the
+#                        sdist): extension_build_tools.cmake,
+#                        scripts/append_metadata.cmake, ...
+#
+#   usage: scripts/build-duckdb.sh 2.0.1
+#
+# A second run finds READY and returns at once. Nothing of the project is an
+# input here, so no change to the project can make DuckDB compile again.
 set -euo pipefail
+version=${1:?usage: build-duckdb.sh VERSION (e.g. 2.0.1)}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${VGI_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vgi}
-dest=$cache/duckdb-v2.0.0
+dest=$cache/duckdb/v$version
 if [ -f "$dest/READY" ]; then
     exit 0
 fi
-mkdir -p "$cache"
-echo "vgi: compiling DuckDB v2.0.0 from source (about 40 minutes on 2 cores, once per machine)" >&2
-target=$cache/duckdb-build-target
-cargo build --release --locked \
-    --manifest-path "$here/tools/duckdb-build/Cargo.toml" \
-    --target-dir "$target"
-out=$(ls -d "$target"/release/build/libduckdb-sys-*/out 2>/dev/null | while read -r d; do
-    [ -f "$d/libduckdb.a" ] && echo "$d"; done | head -n 1)
-if [ -z "$out" ]; then
-    echo "vgi: libduckdb.a not found under $target" >&2
+mkdir -p "$cache/duckdb"
+exec 9>"$cache/duckdb/.lock-v$version"
+flock 9
+if [ -f "$dest/READY" ]; then
+    exit 0
+fi
+
+tools_py=$("$here/scripts/setup-tools.sh")
+tools_bin=$(dirname "$tools_py")
+work=$cache/duckdb/work-v$version
+mkdir -p "$work"
+
+echo "vgi: compiling DuckDB v$version from its PyPI source distribution (about 15 minutes on 2 cores, once per machine)" >&2
+sdist=$("$tools_py" "$here/scripts/fetch-sdist.py" "duckdb==$version" "$work")
+rm -rf "$work/src"
+mkdir -p "$work/src"
+tar xzf "$sdist" -C "$work/src" --strip-components=1
+tree=$work/src/external/duckdb
+# The release and commit the wheel of this release was compiled with.
+read -r describe commit < <("$tools_py" -c 'import json, sys
+info = json.load(open(sys.argv[1]))
+print(info["duckdb_version"], info["duckdb_commit"])' "$work/src/duckdb_packaging/build_info.json")
+if [ "$describe" != "v$version" ] || [ -z "$commit" ]; then
+    echo "vgi: $sdist describes DuckDB '$describe' (commit '$commit'), not v$version" >&2
     exit 1
 fi
-# Headers come from the same source archive the library was compiled from.
-crate_dir=$(cargo metadata --locked --format-version 1 \
-    --manifest-path "$here/tools/duckdb-build/Cargo.toml" |
-    python3 -c 'import json, os, sys
-m = json.load(sys.stdin)
-print(next(os.path.dirname(p["manifest_path"]) for p in m["packages"] if p["name"] == "libduckdb-sys"))')
-tmp=$(mktemp -d "$cache/duckdb-v2.0.0.XXXXXX")
+
+build=$work/build
+"$tools_bin/cmake" -S "$tree" -B "$build" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DBUILD_SHELL=0 -DBUILD_UNITTESTS=0 \
+    -DOVERRIDE_GIT_DESCRIBE="$describe" -DGIT_COMMIT_HASH="$commit" \
+    -DCMAKE_POSITION_INDEPENDENT_CODE=ON >&2
+"$tools_bin/cmake" --build "$build" --target duckdb_static -j "$(nproc)" >&2
+
+tmp=$(mktemp -d "$cache/duckdb/v$version.XXXXXX")
 mkdir -p "$tmp/lib" "$tmp/include"
-cp "$out/libduckdb.a" "$tmp/lib/"
-tar xzf "$crate_dir/duckdb.tar.gz" -C "$tmp/include" --strip-components=1 \
-    --wildcards 'duckdb/src/include/*' 'duckdb/third_party/*.h' 'duckdb/third_party/*.hpp'
+# One archive: DuckDB plus every bundled third-party library it needs
+# (jemalloc stays out: the host process owns the allocator).
+{
+    echo "create $tmp/lib/libduckdb.a"
+    echo "addlib $build/src/libduckdb_static.a"
+    find "$build/third_party" -name '*.a' ! -path '*jemalloc*' | sort | sed 's/^/addlib /'
+    echo "save"
+    echo "end"
+} | ar -M
+ranlib "$tmp/lib/libduckdb.a"
+cp -r "$tree/src/include" "$tmp/include/src-include"
+mkdir -p "$tmp/include/src"
+mv "$tmp/include/src-include" "$tmp/include/src/include"
+mkdir -p "$tmp/include/third_party"
+(cd "$tree/third_party" && find . \( -name '*.h' -o -name '*.hpp' \) -print0 |
+    tar cf - --null -T -) | tar xf - -C "$tmp/include/third_party"
+mv "$work/src/external/duckdb" "$tmp/source"
 rm -rf "$dest"
 mv "$tmp" "$dest"
-touch "$dest/READY"
-echo "vgi: DuckDB installed in $dest" >&2
+rm -rf "$work"
+echo "v$version" > "$dest/READY"
+echo "vgi: DuckDB v$version installed in $dest" >&2
