@@ -95,6 +95,19 @@ impl BufferingStore {
         Ok(())
     }
 
+    /// Whether `exec` is owned by this process, or by no process that still
+    /// runs (its owner died, or it has no owner file).
+    pub fn owned_here_or_orphaned(&self, exec: &[u8]) -> Result<bool> {
+        let path = self.exec_dir(exec)?.join(OWNER_FILE);
+        let owner = match fs::read_to_string(&path) {
+            Ok(owner) => owner,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        let me = process_identity(std::process::id()).unwrap_or_default();
+        Ok(owner.trim() == me || !owner_alive(&owner))
+    }
+
     /// Removes every execution older than `ttl` whose owner process is gone
     /// (or unknown), and reports what it removed.
     pub fn collect_orphans(&self, ttl: Duration) -> Result<Vec<Orphan>> {
@@ -178,6 +191,20 @@ mod tests {
         assert_eq!(owner(b"e").unwrap(), me);
         store.clear(b"e").unwrap();
         assert!(!store.exec_dir(b"e").unwrap().exists());
+    }
+
+    #[test]
+    fn owned_here_or_orphaned() {
+        let (_dir, store) = test_store();
+        assert!(store.owned_here_or_orphaned(b"none").unwrap());
+        store.kv_put(b"e", b"k", b"v").unwrap();
+        assert!(store.owned_here_or_orphaned(b"e").unwrap());
+        let owner = store.exec_dir(b"e").unwrap().join(OWNER_FILE);
+        fs::write(&owner, "999999999 1").unwrap();
+        assert!(store.owned_here_or_orphaned(b"e").unwrap(), "a dead owner");
+        let parent = std::os::unix::process::parent_id();
+        fs::write(&owner, process_identity(parent).unwrap()).unwrap();
+        assert!(!store.owned_here_or_orphaned(b"e").unwrap(), "a live owner");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Workers in different processes may share one root; every operation is
 //! safe under concurrent use and every failure is reported with its path.
 
+mod activity;
 mod executions;
 mod frame;
 mod fsio;
