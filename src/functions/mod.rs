@@ -38,5 +38,6 @@ pub fn all() -> Vec<Box<dyn TableBufferingFunction>> {
         Box::new(fixtures::LargeState),
         Box::new(fixtures::SlowPhase),
         Box::new(fixtures::EchoBuffering),
+        Box::new(fixtures::BindNonce),
     ]
 }
