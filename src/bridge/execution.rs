@@ -9,9 +9,9 @@ use arrow_schema::SchemaRef;
 
 use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
-use super::subprocess::{pool_for, Remote};
+use super::subprocess::{pool_for, Remote, RemoteBind};
 use crate::sdk::{
-    check_arguments, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings,
+    check_arguments, ArgSpec, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings,
     TableProducer,
 };
 use crate::store::{new_execution_id, BufferingStore};
@@ -26,10 +26,14 @@ pub(crate) struct BoundCall {
     arguments: Arguments,
     settings: Settings,
     opaque_data: Option<Vec<u8>>,
+    /// Set when a worker bound the call (`vgi_execution = 'subprocess'`):
+    /// its executions run in workers too.
+    remote: Option<RemoteBind>,
 }
 
 impl BoundCall {
-    /// Checks the arguments against the function's specs and runs `on_bind`.
+    /// Checks the arguments against the function's specs and runs `on_bind`,
+    /// in this process or, in subprocess execution, in a worker.
     pub(crate) fn bind(
         function: &'static RegisteredFunction,
         input_schema: WireSchema,
@@ -37,30 +41,49 @@ impl BoundCall {
         settings: Settings,
     ) -> Result<Self> {
         let store = function.store.clone().map_err(Error::InvalidArgument)?;
-        check_arguments(&function.params, &arguments)?;
-        let response = function.function.on_bind(&BindParams {
-            input_schema: input_schema.schema.clone(),
-            arguments: arguments.clone(),
-            settings: settings.clone(),
-        })?;
+        let (output_schema, opaque_data, remote) = match pool_for(&settings, &store)? {
+            Some(pool) => {
+                let remote = RemoteBind::bind(
+                    pool,
+                    RemoteCall {
+                        function: &function.name,
+                        params: &function.params,
+                        input_schema: &input_schema.schema,
+                        arguments: &arguments,
+                        settings: &settings,
+                    },
+                )?;
+                (remote.output_schema(), remote.opaque_data(), Some(remote))
+            }
+            None => {
+                check_arguments(&function.params, &arguments)?;
+                let response = function.function.on_bind(&BindParams {
+                    input_schema: input_schema.schema.clone(),
+                    arguments: arguments.clone(),
+                    settings: settings.clone(),
+                })?;
+                (response.output_schema, response.opaque_data, None)
+            }
+        };
         Ok(BoundCall {
             function,
             store,
             input_schema,
-            output_schema: response.output_schema,
+            output_schema,
             arguments,
             settings,
-            opaque_data: response.opaque_data,
+            opaque_data,
+            remote,
         })
     }
 }
 
-/// What a remote execution (subprocess mode) needs of its bound call.
+/// What a worker's bind (subprocess mode) needs of a call.
 #[cfg_attr(not(feature = "subprocess"), allow(dead_code))]
 pub(crate) struct RemoteCall<'a> {
     pub(crate) function: &'a str,
+    pub(crate) params: &'a [ArgSpec],
     pub(crate) input_schema: &'a SchemaRef,
-    pub(crate) output_schema: &'a SchemaRef,
     pub(crate) arguments: &'a Arguments,
     pub(crate) settings: &'a Settings,
 }
@@ -116,19 +139,8 @@ impl Execution {
             None => call.output_schema.clone(),
         };
         let logs: Arc<Mutex<Vec<String>>> = Arc::default();
-        let remote = match pool_for(&call.settings, &call.store)? {
-            Some(pool) => Some(Remote::start(
-                pool,
-                RemoteCall {
-                    function: &call.function.name,
-                    input_schema: &call.input_schema.schema,
-                    output_schema: &call.output_schema,
-                    arguments: &call.arguments,
-                    settings: &call.settings,
-                },
-                projection.as_deref(),
-                logs.clone(),
-            )?),
+        let remote = match &call.remote {
+            Some(bound) => Some(Remote::start(bound, projection.as_deref(), logs.clone())?),
             None => None,
         };
         // In process, the store claims the execution for this process at

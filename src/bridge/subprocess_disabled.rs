@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 
 use crate::bridge::execution::RemoteCall;
 use crate::store::BufferingStore;
@@ -15,18 +16,32 @@ pub(crate) enum Pool {}
 /// No remote execution can exist in this build.
 pub(crate) enum Remote {}
 
+/// No call can be bound remotely in this build.
+pub(crate) enum RemoteBind {}
+
 pub(crate) fn pool_for(_: &Settings, _: &BufferingStore) -> Result<Option<Arc<Pool>>> {
     Ok(None)
 }
 
+impl RemoteBind {
+    pub(crate) fn bind(pool: Arc<Pool>, _: RemoteCall) -> Result<Self> {
+        match *pool {}
+    }
+    pub(crate) fn output_schema(&self) -> SchemaRef {
+        match *self {}
+    }
+    pub(crate) fn opaque_data(&self) -> Option<Vec<u8>> {
+        match *self {}
+    }
+}
+
 impl Remote {
     pub(crate) fn start(
-        pool: Arc<Pool>,
-        _: RemoteCall,
+        bound: &RemoteBind,
         _: Option<&[usize]>,
         _: Arc<Mutex<Vec<String>>>,
     ) -> Result<Self> {
-        match *pool {}
+        match *bound {}
     }
     pub(crate) fn execution_id(&self) -> &[u8] {
         match *self {}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::cast::AsArray;
-use arrow_array::types::Int16Type;
+use arrow_array::types::{Int16Type, Int32Type};
 use arrow_array::{
     new_empty_array, new_null_array, Array, ArrayRef, BinaryArray, BooleanArray, DictionaryArray,
     Int16Array, Int32Array, Int64Array, ListArray, MapArray, RecordBatch, RecordBatchOptions,
@@ -63,6 +63,16 @@ impl Row {
 
     pub fn i64(self, name: &str, value: Option<i64>) -> Self {
         self.set(name, Arc::new(Int64Array::from(vec![value])))
+    }
+
+    /// A `dictionary<int32, binary>` value (FunctionInfo's IPC schemas).
+    pub fn dict_bytes(self, name: &str, value: &[u8]) -> Self {
+        let keys = arrow_array::Int32Array::from(vec![0]);
+        let values = BinaryArray::from(vec![value]);
+        self.set(
+            name,
+            Arc::new(DictionaryArray::<Int32Type>::new(keys, Arc::new(values))),
+        )
     }
 
     pub fn enum_value(self, name: &str, member: &str) -> Self {
@@ -224,7 +234,18 @@ impl<'a> Record<'a> {
         self.required(name, value)
     }
 
+    /// A `binary` field, or a dictionary-encoded one.
     pub fn opt_bytes(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let column = self.column(name)?;
+        if let Some(dict) = column.as_any_dictionary_opt() {
+            if column.is_null(0) {
+                return Ok(None);
+            }
+            let values = dict.values().as_binary_opt::<i32>().ok_or_else(|| {
+                Error::InvalidArgument(format!("{}: {name} is not a binary dictionary", self.what))
+            })?;
+            return Ok(Some(values.value(dict.normalized_keys()[0]).to_vec()));
+        }
         Ok(self
             .typed::<BinaryArray>(name)?
             .map(|a| a.value(0).to_vec()))
@@ -321,6 +342,11 @@ pub fn schema_to_ipc(schema: &Schema) -> Result<Vec<u8>> {
 
 pub fn schema_from_ipc(bytes: &[u8]) -> Result<SchemaRef> {
     Ok(StreamReader::try_new(Cursor::new(bytes), None)?.schema())
+}
+
+/// A record of `schema` with no rows, as IPC (the destructor's answer).
+pub fn no_rows_ipc(schema: SchemaRef) -> Result<Vec<u8>> {
+    encode_batch(&RecordBatch::new_empty(schema))
 }
 
 /// `{result: <record IPC>}`, the answer of a method returning a record.

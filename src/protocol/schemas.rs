@@ -1,10 +1,10 @@
-//! The Arrow schemas of VGI's protocol `vgi.v2` (surface 2.0): the outer
+//! The Arrow schemas of VGI's protocol `vgi.v3` (surface 3.0): the outer
 //! parameters of each method and the inner records carried as IPC bytes.
 //! Field order, types and nullability matter: peers compare schemas exactly.
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 fn schema(fields: Vec<Field>) -> SchemaRef {
     Arc::new(Schema::new(fields))
@@ -13,6 +13,11 @@ fn schema(fields: Vec<Field>) -> SchemaRef {
 /// `dictionary<int16, utf8>`: how VGI sends an enum (its member's name).
 pub fn enum_type() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int16), Box::new(DataType::Utf8))
+}
+
+/// `dictionary<int32, binary>`: how VGI sends the IPC schemas of a FunctionInfo.
+pub fn dict_binary_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Binary))
 }
 
 /// `list<utf8>` with pyarrow's child name.
@@ -59,7 +64,7 @@ pub fn wrapped_params() -> SchemaRef {
 
 /// Result of every method that returns a record: the record as IPC bytes.
 pub fn wrapped_result() -> SchemaRef {
-    schema(vec![f("result", DataType::Binary, true)])
+    schema(vec![f("result", DataType::Binary, false)])
 }
 
 /// A list answer (schemas, functions, ...): each item one record's IPC bytes.
@@ -85,7 +90,7 @@ pub fn catalog_attach_result() -> SchemaRef {
         f("catalog_version_frozen", DataType::Boolean, false),
         f("catalog_version", DataType::Int64, false),
         f("attach_opaque_data_required", DataType::Boolean, false),
-        f("default_schema", DataType::Utf8, false),
+        f("default_schema", DataType::Utf8, true),
         f("settings", binary_list(), false),
         f("secret_types", binary_list(), false),
         f("attach_catalogs", binary_list(), false),
@@ -96,6 +101,64 @@ pub fn catalog_attach_result() -> SchemaRef {
         f("global_function_prefix", DataType::Utf8, false),
         f("resolved_data_version", DataType::Utf8, true),
         f("resolved_implementation_version", DataType::Utf8, true),
+        f("supports_catalog_contents", DataType::Boolean, false),
+        f("catalog_capabilities", DataType::Binary, true),
+        f("selected_capabilities", DataType::Binary, true),
+        f("query_pushdown", query_pushdown_type(), true),
+    ])
+}
+
+/// The `query_pushdown` capabilities of a catalog (always NULL here).
+fn query_pushdown_type() -> DataType {
+    DataType::Struct(Fields::from(vec![
+        f("encoding", DataType::Utf8, false),
+        f("semantic_profiles", utf8_list(), false),
+        f("execution_modes", utf8_list(), false),
+        f("backend_engine", DataType::Utf8, false),
+        f("backend_version", DataType::Utf8, false),
+        f("capability_revision", DataType::Utf8, false),
+        f(
+            "default_evaluation_context",
+            DataType::Struct(Fields::from(vec![
+                f("timezone", DataType::Utf8, false),
+                f("collation", DataType::Utf8, false),
+                f("default_order", DataType::Utf8, false),
+                f("default_null_order", DataType::Utf8, false),
+                f("preserve_insertion_order", DataType::Boolean, false),
+            ])),
+            false,
+        ),
+        f("max_query_bytes", DataType::Int64, false),
+    ]))
+}
+
+/// Parameters of `catalog_catalogs`: none (the request has one row).
+pub fn catalog_catalogs_params() -> SchemaRef {
+    schema(vec![])
+}
+
+/// One `catalog_catalogs` item: a catalog this worker can attach.
+pub fn catalog_info() -> SchemaRef {
+    schema(vec![
+        f("name", DataType::Utf8, false),
+        f("implementation_version", DataType::Utf8, true),
+        f("data_version_spec", DataType::Utf8, true),
+        f("attach_option_specs", binary_list(), false),
+        f(
+            "releases",
+            struct_list(vec![
+                f("version", DataType::Utf8, false),
+                f(
+                    "released_at",
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                    true,
+                ),
+                f("summary", DataType::Utf8, false),
+                f("notes_url", DataType::Utf8, true),
+            ]),
+            false,
+        ),
+        f("source_url", DataType::Utf8, true),
     ])
 }
 
@@ -111,7 +174,6 @@ pub fn schema_info() -> SchemaRef {
     schema(vec![
         f("comment", DataType::Utf8, true),
         f("tags", tags_type(), false),
-        f("attach_opaque_data", DataType::Binary, false),
         f("path", utf8_list(), false),
         f(
             "estimated_object_count",
@@ -128,10 +190,11 @@ pub fn schema_info() -> SchemaRef {
             ),
             true,
         ),
+        f("options", DataType::Binary, true),
     ])
 }
 
-/// Flat parameters of `catalog_schema_contents_functions`.
+/// Flat parameters of `catalog_schema_contents_functions` and `_macros`.
 pub fn schema_contents_functions_params() -> SchemaRef {
     schema(vec![
         f("attach_opaque_data", DataType::Binary, false),
@@ -141,7 +204,7 @@ pub fn schema_contents_functions_params() -> SchemaRef {
     ])
 }
 
-/// Flat parameters of the other `catalog_schema_contents_*` listings.
+/// Flat parameters of `catalog_schema_contents_{tables,views,indexes}`.
 pub fn schema_contents_params() -> SchemaRef {
     schema(vec![
         f("attach_opaque_data", DataType::Binary, false),
@@ -165,9 +228,9 @@ pub fn function_info() -> SchemaRef {
         f("name", DataType::Utf8, false),
         f("schema_path", utf8_list(), false),
         f("function_type", enum_type(), false),
-        f("arguments", DataType::Binary, false),
-        f("output_schema", DataType::Binary, false),
-        f("parameter_default_values", DataType::Binary, true),
+        f("arguments", dict_binary_type(), false),
+        f("output_schema", dict_binary_type(), false),
+        f("parameter_default_values", dict_binary_type(), true),
         f("stability", enum_type(), true),
         f("null_handling", enum_type(), true),
         f("argument_monotonicity", utf8_list(), true),
@@ -222,6 +285,7 @@ pub fn function_info() -> SchemaRef {
         f("sink_order_dependent", DataType::Boolean, false),
         f("requires_input_batch_index", DataType::Boolean, false),
         f("input_from_args", DataType::Boolean, false),
+        f("input_rows_per_call", DataType::Int64, true),
         f("required_settings", utf8_list(), false),
         f(
             "required_secrets",
@@ -266,6 +330,7 @@ pub fn bind_request() -> SchemaRef {
             true,
         ),
         f("schema_path", utf8_list(), true),
+        f("argument_names", utf8_list(), true),
     ])
 }
 
@@ -276,6 +341,8 @@ pub fn bind_response() -> SchemaRef {
         f("lookup_secret_types", utf8_list(), false),
         f("lookup_scopes", utf8_list(), false),
         f("lookup_names", utf8_list(), false),
+        f("projection_expression_profiles", utf8_list(), false),
+        f("repeatability", enum_type(), false),
     ])
 }
 

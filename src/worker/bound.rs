@@ -1,22 +1,23 @@
 //! A function bound from a `BindRequest`, as every phase of an execution
-//! needs it, and the request's persistence under the execution id.
+//! needs it, and the key under which the sink `init` persists it.
 
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
+use crate::protocol::args::from_wire;
 use crate::protocol::rows::{decode_record, schema_from_ipc, Record};
 use crate::sdk::check_arguments;
 use crate::sdk::panic::catch_panic;
 use crate::store::BufferingStore;
 use crate::{
-    ArgSpec, ArgType, Arguments, BindParams, BufferingParams, Error, Result, Settings,
-    TableBufferingFunction,
+    Arguments, BindParams, BufferingParams, Error, Result, Settings, TableBufferingFunction,
 };
 
-/// Store key of an execution's BindRequest.
-pub(crate) const BIND_KEY: &[u8] = b"vgi.bind";
+/// Store key of an execution's InitRequest (bind call, output schema and
+/// the bind's opaque data), written by the sink `init`.
+pub(crate) const INIT_KEY: &[u8] = b"vgi.init";
 
 /// One bound call of a function.
 pub(crate) struct Bound {
@@ -28,22 +29,25 @@ pub(crate) struct Bound {
     pub(crate) opaque_data: Option<Vec<u8>>,
 }
 
-impl Bound {
-    /// Binds the BindRequest record `request` against `functions`.
-    pub(crate) fn bind(
-        functions: &[Box<dyn TableBufferingFunction>],
-        request: &RecordBatch,
-    ) -> Result<Self> {
+/// A BindRequest read and checked, before the function's `on_bind` runs.
+struct Call {
+    function_index: usize,
+    input_schema: SchemaRef,
+    arguments: Arguments,
+    settings: Settings,
+}
+
+impl Call {
+    fn read(functions: &[Box<dyn TableBufferingFunction>], request: &RecordBatch) -> Result<Self> {
         let record = Record::new(request, "BindRequest")?;
         let name = record.str("function_name")?;
         let function_index = functions
             .iter()
             .position(|f| f.name() == name)
             .ok_or_else(|| Error::InvalidArgument(format!("no function named {name}")))?;
-        let function = &functions[function_index];
-        let specs = function.argument_specs();
-        let arguments = arguments_from_wire(&decode_record(&record.bytes("arguments")?)?, &specs)?;
-        check_arguments(&specs, &arguments).map_err(|e| in_function(&name, e))?;
+        let specs = functions[function_index].argument_specs();
+        let arguments = from_wire(&specs, &decode_record(&record.bytes("arguments")?)?)?;
+        check_arguments(&specs, &arguments)?;
         let settings = match record.opt_bytes("settings")? {
             Some(bytes) => Settings::from_row(&decode_record(&bytes)?)?,
             None => Settings::new(),
@@ -56,22 +60,55 @@ impl Bound {
                 )))
             }
         };
-        let response = catch_panic(|| {
-            function.on_bind(&BindParams {
-                input_schema: input_schema.clone(),
-                arguments: arguments.clone(),
-                settings: settings.clone(),
-            })
-        })
-        .map_err(|e| in_function(&name, e))?;
-        Ok(Bound {
+        Ok(Call {
             function_index,
             input_schema,
-            output_schema: response.output_schema,
             arguments,
             settings,
-            opaque_data: response.opaque_data,
         })
+    }
+
+    fn with(self, output_schema: SchemaRef, opaque_data: Option<Vec<u8>>) -> Bound {
+        Bound {
+            function_index: self.function_index,
+            input_schema: self.input_schema,
+            output_schema,
+            arguments: self.arguments,
+            settings: self.settings,
+            opaque_data,
+        }
+    }
+}
+
+impl Bound {
+    /// Binds the BindRequest record `request`: runs the function's `on_bind`.
+    pub(crate) fn bind(
+        functions: &[Box<dyn TableBufferingFunction>],
+        request: &RecordBatch,
+    ) -> Result<Self> {
+        let call = Call::read(functions, request)?;
+        let function = &functions[call.function_index];
+        let response = catch_panic(|| {
+            function.on_bind(&BindParams {
+                input_schema: call.input_schema.clone(),
+                arguments: call.arguments.clone(),
+                settings: call.settings.clone(),
+            })
+        })?;
+        Ok(call.with(response.output_schema, response.opaque_data))
+    }
+
+    /// The call an InitRequest record names, with the output schema and
+    /// opaque data its bind returned (`on_bind` does not run again, so every
+    /// phase sees what the client's bind saw).
+    pub(crate) fn from_init(
+        functions: &[Box<dyn TableBufferingFunction>],
+        init: &RecordBatch,
+    ) -> Result<Self> {
+        let record = Record::new(init, "InitRequest")?;
+        let call = Call::read(functions, &decode_record(&record.bytes("bind_call")?)?)?;
+        let output_schema = schema_from_ipc(&record.bytes("output_schema")?)?;
+        Ok(call.with(output_schema, record.opt_bytes("bind_opaque_data")?))
     }
 
     /// Params for one call of execution `exec`.
@@ -87,38 +124,4 @@ impl Bound {
         params.attach_opaque_data = self.opaque_data.clone();
         params
     }
-}
-
-fn in_function(name: &str, e: Error) -> Error {
-    Error::function(format!("{name}: {e}"))
-}
-
-/// The call's arguments from a one-row batch: columns named after the
-/// function's parameters, or VGI's `positional_<i>` / `named_<name>`
-/// (positions count the non-TABLE positional parameters).
-fn arguments_from_wire(batch: &RecordBatch, specs: &[ArgSpec]) -> Result<Arguments> {
-    let positional: Vec<&ArgSpec> = specs
-        .iter()
-        .filter(|s| !s.named && !matches!(s.data_type, ArgType::Table))
-        .collect();
-    let schema = batch.schema();
-    let mut pairs = Vec::new();
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        let name = field.name();
-        let name = if let Some(i) = name.strip_prefix("positional_") {
-            let i: usize = i
-                .parse()
-                .map_err(|_| Error::InvalidArgument(format!("bad argument name {name}")))?;
-            positional
-                .get(i)
-                .map(|s| s.name.clone())
-                .ok_or_else(|| Error::InvalidArgument(format!("no positional argument {i}")))?
-        } else if let Some(named) = name.strip_prefix("named_") {
-            named.to_string()
-        } else {
-            name.clone()
-        };
-        pairs.push((name, column.clone()));
-    }
-    Arguments::try_from_pairs(pairs)
 }

@@ -1,5 +1,6 @@
-//! How the worker describes its catalog: one schema, `main`, holding every
-//! buffering function as a `TABLE_BUFFERING` function.
+//! How the worker describes its catalog: one catalog, `vgi`, with one
+//! schema, `main`, holding every buffering function as a `TABLE_BUFFERING`
+//! function.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use arrow_schema::{DataType, Field, Schema};
 
 use crate::protocol::rows::{schema_to_ipc, Row};
 use crate::protocol::schemas;
-use crate::protocol::SCHEMA_NAME;
+use crate::protocol::{CATALOG_NAME, SCHEMA_NAME};
 use crate::{ArgType, Result, TableBufferingFunction};
 
 /// The `arguments` schema VGI clients read: positional parameters first (the
@@ -50,8 +51,8 @@ pub(crate) fn function_info(function: &dyn TableBufferingFunction) -> Result<Vec
         .str("name", function.name())
         .strings("schema_path", &[SCHEMA_NAME.to_string()])
         .enum_value("function_type", "TABLE_BUFFERING")
-        .bytes("arguments", &schema_to_ipc(&arguments_schema(function))?)
-        .bytes("output_schema", &schema_to_ipc(&Schema::empty())?)
+        .dict_bytes("arguments", &schema_to_ipc(&arguments_schema(function))?)
+        .dict_bytes("output_schema", &schema_to_ipc(&Schema::empty())?)
         .str("description", &meta.description)
         .strings("categories", &[])
         .set(
@@ -66,7 +67,7 @@ pub(crate) fn function_info(function: &dyn TableBufferingFunction) -> Result<Vec
             if meta.source_order_dependent {
                 "FIXED_ORDER"
             } else {
-                "NO_ORDER_PRESERVED"
+                "NO_ORDER_GUARANTEE"
             },
         )
         .enum_value("partition_kind", "SINGLE_VALUE_PARTITIONS")
@@ -84,10 +85,17 @@ pub(crate) fn function_info(function: &dyn TableBufferingFunction) -> Result<Vec
 }
 
 /// The SchemaInfo record of the worker's one schema.
-pub(crate) fn schema_info(attach_opaque_data: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn schema_info() -> Result<Vec<u8>> {
     Row::new(schemas::schema_info())
-        .bytes("attach_opaque_data", attach_opaque_data)
         .strings("path", &[SCHEMA_NAME.to_string()])
+        .to_ipc()
+}
+
+/// The CatalogInfo record of the one catalog the worker serves.
+pub(crate) fn catalog_info() -> Result<Vec<u8>> {
+    Row::new(schemas::catalog_info())
+        .str("name", CATALOG_NAME)
+        .opt_str("implementation_version", Some(env!("CARGO_PKG_VERSION")))
         .to_ipc()
 }
 
@@ -96,6 +104,7 @@ pub(crate) fn attach_result(attach_opaque_data: &[u8]) -> Result<Vec<u8>> {
     Row::new(schemas::catalog_attach_result())
         .bytes("attach_opaque_data", attach_opaque_data)
         .str("default_schema", SCHEMA_NAME)
+        .bool("supports_catalog_contents", false)
         .to_ipc()
 }
 

@@ -1,7 +1,8 @@
 //! The worker's method handlers.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use arrow_array::{BinaryArray, Int64Array, RecordBatch};
 use arrow_schema::SchemaRef;
@@ -10,11 +11,13 @@ use vgi_rpc::log::LogLevel;
 use vgi_rpc::server::{CallContext, Request};
 use vgi_rpc::stream::{OutputCollector, ProducerState, StreamResult};
 
-use super::bound::{Bound, BIND_KEY};
-use super::catalog;
-use crate::protocol::rows::{decode_record, schema_to_ipc, unwrap, wrap_result, Record, Row};
-use crate::protocol::{phases, schemas, SCHEMA_NAME};
-use crate::sdk::ipc::decode_batches;
+use super::bound::{Bound, INIT_KEY};
+use super::{catalog, cleanup};
+use crate::protocol::rows::{
+    decode_record, no_rows_ipc, schema_to_ipc, unwrap, wrap_result, Record, Row,
+};
+use crate::protocol::{phases, schemas, REPEATABILITY, SCHEMA_NAME};
+use crate::sdk::ipc::{decode_batches, encode_batch};
 use crate::sdk::panic::catch_panic;
 use crate::store::{new_execution_id, BufferingStore};
 use crate::{BufferingParams, Error, TableBufferingFunction, TableProducer};
@@ -25,12 +28,17 @@ pub(crate) type Unary =
 /// The bytes a client gets back from `catalog_attach` and sends on later calls.
 const ATTACH_OPAQUE_DATA: &[u8] = b"vgi-worker";
 
+/// Binds of the executions a process has served, by execution id, with when
+/// it last used each.
+type BindCache = HashMap<Vec<u8>, (Arc<Bound>, Instant)>;
+
 /// Serves a set of functions; shared by every call of one worker process.
 pub struct Worker {
     functions: Vec<Box<dyn TableBufferingFunction>>,
     store: Arc<BufferingStore>,
-    /// Binds of the executions this process has served, by execution id.
-    bound: Mutex<HashMap<Vec<u8>, Arc<Bound>>>,
+    bound: Mutex<BindCache>,
+    /// How long an execution may go unused before it is removed.
+    idle: Duration,
 }
 
 fn rpc(e: Error) -> RpcError {
@@ -62,15 +70,46 @@ fn forward_logs(params: &BufferingParams, ctx: &CallContext) {
 }
 
 impl Worker {
+    /// A worker that removes an execution left unused for `idle`.
     pub fn new(
         functions: Vec<Box<dyn TableBufferingFunction>>,
         store: Arc<BufferingStore>,
+        idle: Duration,
     ) -> Self {
         Worker {
             functions,
             store,
             bound: Mutex::default(),
+            idle,
         }
+    }
+
+    /// How long an execution may go unused before it is removed.
+    pub fn idle(&self) -> Duration {
+        self.idle
+    }
+
+    fn cache(&self) -> MutexGuard<'_, BindCache> {
+        self.bound.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Removes `exec`'s state from the store and this process's cache.
+    fn remove(&self, exec: &[u8]) -> crate::Result<()> {
+        self.cache().remove(exec);
+        self.store.clear(exec)
+    }
+
+    /// Removes the executions left unused for the idle time, and forgets
+    /// binds this process has not used for as long; returns how many
+    /// executions it removed.
+    pub fn sweep(&self) -> crate::Result<usize> {
+        let idle = cleanup::idle_executions(&self.store, self.idle)?;
+        for exec in &idle {
+            self.remove(exec)?;
+        }
+        self.cache()
+            .retain(|_, (_, used)| used.elapsed() < self.idle);
+        Ok(idle.len())
     }
 
     fn function(&self, bound: &Bound) -> &dyn TableBufferingFunction {
@@ -85,28 +124,37 @@ impl Worker {
         Ok((bound, params))
     }
 
-    /// The bind of `exec`: from this process's cache, else from the store.
+    /// The bind of `exec`, which is marked as used now: from this process's
+    /// cache, else from the store. An execution removed from the store (by
+    /// the destructor, its end or idleness) is unknown.
     fn bound(&self, exec: &[u8]) -> crate::Result<Arc<Bound>> {
-        if let Some(bound) = self
-            .bound
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(exec)
-        {
-            return Ok(bound.clone());
-        }
-        let request = self.store.kv_get(exec, BIND_KEY)?.ok_or_else(|| {
+        let unknown = || {
             Error::InvalidArgument(format!(
-                "unknown execution {}: no sink init stored its bind",
+                "unknown execution {}: no sink init stored its bind, or it ended",
                 exec.iter().map(|b| format!("{b:02x}")).collect::<String>()
             ))
-        })?;
-        let bound = Arc::new(Bound::bind(&self.functions, &decode_record(&request)?)?);
-        self.bound
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(exec.to_vec(), bound.clone());
+        };
+        if !self.store.kv_touch(exec, INIT_KEY)? {
+            self.cache().remove(exec);
+            return Err(unknown());
+        }
+        if let Some((bound, used)) = self.cache().get_mut(exec) {
+            *used = Instant::now();
+            return Ok(bound.clone());
+        }
+        let init = self.store.kv_get(exec, INIT_KEY)?.ok_or_else(unknown)?;
+        let bound = Arc::new(Bound::from_init(&self.functions, &decode_record(&init)?)?);
+        self.cache()
+            .insert(exec.to_vec(), (bound.clone(), Instant::now()));
         Ok(bound)
+    }
+
+    pub(crate) fn catalog_catalogs(
+        &self,
+        _: &Request,
+        _: &CallContext,
+    ) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
+        answer(catalog::catalog_info().and_then(|info| catalog::items(&[info])))
     }
 
     pub(crate) fn catalog_attach(
@@ -122,7 +170,7 @@ impl Worker {
         _: &Request,
         _: &CallContext,
     ) -> vgi_rpc::errors::Result<Option<RecordBatch>> {
-        answer(catalog::schema_info(ATTACH_OPAQUE_DATA).and_then(|info| catalog::items(&[info])))
+        answer(catalog::schema_info().and_then(|info| catalog::items(&[info])))
     }
 
     pub(crate) fn schema_functions(
@@ -166,6 +214,7 @@ impl Worker {
             Row::new(schemas::bind_response())
                 .bytes("output_schema", &schema)
                 .opt_bytes("opaque_data", bound.opaque_data.as_deref())
+                .enum_value("repeatability", REPEATABILITY)
                 .to_ipc()
         }))
     }
@@ -185,7 +234,7 @@ impl Worker {
             .map_err(rpc)?
             .map(|ids| ids.into_iter().map(|i| i as usize).collect::<Vec<_>>());
         match phase.as_deref() {
-            Some(phases::SINK) => self.init_sink(&record, projection),
+            Some(phases::SINK) => self.init_sink(&init, projection),
             Some(phases::FINALIZE) => self.init_finalize(&record, projection, ctx),
             other => Err(RpcError::value_error(format!(
                 "init: unsupported phase {other:?} (this worker serves buffering functions)"
@@ -193,26 +242,25 @@ impl Worker {
         }
     }
 
+    /// Opens the execution (or joins the one the request names): its
+    /// InitRequest goes to the store, for every phase in every process.
     fn init_sink(
         &self,
-        record: &Record,
+        init: &RecordBatch,
         projection: Option<Vec<usize>>,
     ) -> vgi_rpc::errors::Result<StreamResult> {
+        let record = Record::new(init, "InitRequest").map_err(rpc)?;
         let exec = match record.opt_bytes("execution_id").map_err(rpc)? {
             Some(exec) => exec,
             None => {
-                let bind_call = record.bytes("bind_call").map_err(rpc)?;
-                let bound = Bound::bind(&self.functions, &decode_record(&bind_call).map_err(rpc)?)
-                    .map_err(rpc)?;
+                let bound = Bound::from_init(&self.functions, init).map_err(rpc)?;
                 let exec = new_execution_id();
                 self.store.claim(&exec).map_err(rpc)?;
                 self.store
-                    .kv_put(&exec, BIND_KEY, &bind_call)
+                    .kv_put(&exec, INIT_KEY, &encode_batch(init).map_err(rpc)?)
                     .map_err(rpc)?;
-                self.bound
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(exec.clone(), Arc::new(bound));
+                self.cache()
+                    .insert(exec.clone(), (Arc::new(bound), Instant::now()));
                 exec
             }
         };
@@ -253,6 +301,8 @@ impl Worker {
                 producer,
                 projection: projected_here,
                 params,
+                finalize_id: record.bytes("finalize_state_id").map_err(rpc)?,
+                touched: Instant::now(),
             }),
         )
         .with_header(header))
@@ -299,6 +349,12 @@ impl Worker {
         let finalize_ids = run_phase(&params, ctx, || {
             self.function(&bound).combine(&params, &state_ids)
         })?;
+        let exec = &params.execution_id;
+        let done = cleanup::record_finalize_ids(&self.store, exec, &finalize_ids)
+            .and_then(|done| if done { self.remove(exec) } else { Ok(()) });
+        if let Err(e) = done {
+            ctx.client_log(LogLevel::Warn, format!("combine cleanup: {e}"));
+        }
         answer(
             Row::new(schemas::combine_response())
                 .byte_list("finalize_state_ids", &finalize_ids)
@@ -316,17 +372,11 @@ impl Worker {
             .and_then(|inner| {
                 Record::new(&inner, "TableBufferingDestructorRequest")?.bytes("execution_id")
             })
-            .and_then(|exec| {
-                self.bound
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&exec);
-                self.store.clear(&exec)
-            });
+            .and_then(|exec| self.remove(&exec));
         if let Err(e) = cleared {
             ctx.client_log(LogLevel::Warn, format!("table_buffering_destructor: {e}"));
         }
-        answer(Row::new(schemas::empty()).to_ipc())
+        answer(no_rows_ipc(schemas::empty()))
     }
 }
 
@@ -365,11 +415,38 @@ impl ProducerState for Finished {
     }
 }
 
-/// The stream of a finalize init: one batch of the producer per tick.
+/// How often a finalize stream marks its execution as used.
+const TOUCH_EVERY: Duration = Duration::from_secs(1);
+
+/// The stream of a finalize init: one batch of the producer per tick. At
+/// its end it records that its finalize id was streamed, and removes the
+/// execution if it was the last.
 struct Finalize {
     producer: Box<dyn TableProducer>,
     projection: Option<Vec<usize>>,
     params: BufferingParams,
+    finalize_id: Vec<u8>,
+    touched: Instant,
+}
+
+impl Finalize {
+    fn keep_alive(&mut self) -> crate::Result<()> {
+        if self.touched.elapsed() >= TOUCH_EVERY {
+            self.touched = Instant::now();
+            self.params
+                .storage
+                .kv_touch(&self.params.execution_id, INIT_KEY)?;
+        }
+        Ok(())
+    }
+
+    fn streamed(&self) -> crate::Result<()> {
+        let (store, exec) = (&self.params.storage, &self.params.execution_id);
+        if cleanup::finalize_streamed(store, exec, &self.finalize_id)? {
+            store.clear(exec)?;
+        }
+        Ok(())
+    }
 }
 
 impl ProducerState for Finalize {
@@ -378,6 +455,7 @@ impl ProducerState for Finalize {
         out: &mut OutputCollector,
         ctx: &CallContext,
     ) -> vgi_rpc::errors::Result<()> {
+        self.keep_alive().map_err(rpc)?;
         let producer = &mut self.producer;
         match run_phase(&self.params, ctx, || producer.next_batch())? {
             Some(batch) => {
@@ -390,6 +468,9 @@ impl ProducerState for Finalize {
                 out.emit(batch)
             }
             None => {
+                if let Err(e) = self.streamed() {
+                    ctx.client_log(LogLevel::Warn, format!("finalize cleanup: {e}"));
+                }
                 out.finish();
                 Ok(())
             }

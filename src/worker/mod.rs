@@ -1,15 +1,20 @@
 //! `vgi-worker`: serves buffering functions to VGI clients over stdin/stdout
-//! with `vgi-rpc`, speaking protocol `vgi.v2` (see [`crate::protocol`]).
+//! with `vgi-rpc`, speaking protocol `vgi.v3` (see [`crate::protocol`]).
 //!
-//! Every phase is stateless in the worker: the bind of an execution is kept
-//! in the store under its execution id (by the sink `init`), so any worker
-//! process can serve any `process`, `combine` or finalize `init`.
+//! Every phase is stateless in the worker: the sink `init` keeps the
+//! execution's InitRequest (bind call, output schema, the bind's opaque
+//! data) in the store under its execution id, so any worker process can
+//! serve any `process`, `combine` or finalize `init`. An execution's state is
+//! removed by the destructor, after its last finalize stream, or after it
+//! went unused for [`WorkerOptions::idle`].
 
 mod bound;
 mod catalog;
+mod cleanup;
 mod handlers;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use vgi_rpc::server::{MethodInfo, MethodType, RpcServer};
 
@@ -17,14 +22,52 @@ use crate::protocol::{methods, schemas, PROTOCOL_NAME, PROTOCOL_VERSION};
 use crate::store::BufferingStore;
 use crate::{Result, TableBufferingFunction};
 
+pub use cleanup::DEFAULT_IDLE_EXECUTION_SECONDS;
 pub use handlers::Worker;
+
+/// How a worker process runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerOptions {
+    /// An execution unused for this long is removed (its client never
+    /// called the destructor nor read every finalize stream to its end).
+    pub idle: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            idle: Duration::from_secs(DEFAULT_IDLE_EXECUTION_SECONDS),
+        }
+    }
+}
 
 /// Serves `functions` on stdin/stdout until the client closes stdin.
 pub fn serve_stdio(functions: Vec<Box<dyn TableBufferingFunction>>) -> Result<()> {
-    let worker = Arc::new(Worker::new(functions, Arc::new(BufferingStore::new()?)));
+    serve_stdio_with(functions, WorkerOptions::default())
+}
+
+/// Like [`serve_stdio`], with `options`.
+pub fn serve_stdio_with(
+    functions: Vec<Box<dyn TableBufferingFunction>>,
+    options: WorkerOptions,
+) -> Result<()> {
+    let store = Arc::new(BufferingStore::new()?);
+    let worker = Arc::new(Worker::new(functions, store, options.idle));
+    spawn_sweeper(worker.clone());
     let server = server(worker);
     server.serve(std::io::stdin().lock(), std::io::stdout().lock());
     Ok(())
+}
+
+/// Looks for idle executions in the background for the life of the process.
+fn spawn_sweeper(worker: Arc<Worker>) {
+    let interval = cleanup::sweep_interval(worker.idle());
+    std::thread::spawn(move || loop {
+        std::thread::sleep(interval);
+        if let Err(e) = worker.sweep() {
+            eprintln!("vgi-worker: removing idle executions: {e}");
+        }
+    });
 }
 
 /// The RPC server with every method of the protocol `worker` implements.
@@ -34,21 +77,7 @@ pub fn server(worker: Arc<Worker>) -> RpcServer {
         .protocol_version(PROTOCOL_VERSION)
         .server_id(format!("vgi-worker-{}", std::process::id()))
         .build();
-    let wrapped = |name: &str, handler: handlers::Unary| {
-        let worker = worker.clone();
-        MethodInfo::unary(
-            name,
-            schemas::wrapped_params(),
-            schemas::wrapped_result(),
-            move |request, ctx| handler(&worker, request, ctx),
-        )
-    };
-    server.register(wrapped(methods::CATALOG_ATTACH, Worker::catalog_attach));
-    server.register(wrapped(methods::BIND, Worker::bind));
-    server.register(wrapped(methods::PROCESS, Worker::process));
-    server.register(wrapped(methods::COMBINE, Worker::combine));
-    server.register(wrapped(methods::DESTRUCTOR, Worker::destructor));
-    let flat = |name: &str, params, handler: handlers::Unary| {
+    let unary = |name: &str, params, handler: handlers::Unary| {
         let worker = worker.clone();
         MethodInfo::unary(
             name,
@@ -57,32 +86,50 @@ pub fn server(worker: Arc<Worker>) -> RpcServer {
             move |request, ctx| handler(&worker, request, ctx),
         )
     };
-    server.register(flat(
+    let wrapped = |name, handler| unary(name, schemas::wrapped_params(), handler);
+    server.register(wrapped(methods::CATALOG_ATTACH, Worker::catalog_attach));
+    server.register(wrapped(methods::BIND, Worker::bind));
+    server.register(wrapped(methods::PROCESS, Worker::process));
+    server.register(wrapped(methods::COMBINE, Worker::combine));
+    server.register(wrapped(methods::DESTRUCTOR, Worker::destructor));
+    server.register(unary(
+        methods::CATALOG_CATALOGS,
+        schemas::catalog_catalogs_params(),
+        Worker::catalog_catalogs,
+    ));
+    server.register(unary(
         methods::CATALOG_SCHEMAS,
         schemas::catalog_schemas_params(),
         Worker::catalog_schemas,
     ));
-    server.register(flat(
+    server.register(unary(
         methods::SCHEMA_FUNCTIONS,
         schemas::schema_contents_functions_params(),
         Worker::schema_functions,
     ));
+    server.register(unary(
+        methods::SCHEMA_MACROS,
+        schemas::schema_contents_functions_params(),
+        Worker::empty_listing,
+    ));
     for name in methods::SCHEMA_EMPTY_LISTINGS {
-        server.register(flat(
+        server.register(unary(
             name,
             schemas::schema_contents_params(),
             Worker::empty_listing,
         ));
     }
+    // Dynamic, as VGI declares it: the output schema is the bound call's.
     let init_worker = worker.clone();
     server.register(
         MethodInfo::stream(
             methods::INIT,
-            MethodType::Producer,
+            MethodType::Dynamic,
             schemas::wrapped_params(),
             move |request, ctx| init_worker.init(request, ctx),
         )
-        .with_stream_kind("producer"),
+        .with_stream_kind("producer")
+        .header_schema(schemas::global_init_response()),
     );
     server
 }

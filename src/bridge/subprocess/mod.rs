@@ -1,5 +1,6 @@
-//! Subprocess execution (`SET vgi_execution = 'subprocess'`): the lifecycle
-//! of each query runs in a pool of `vgi-worker` processes instead of DuckDB's.
+//! Subprocess execution (`SET vgi_execution = 'subprocess'`): the bind and
+//! the lifecycle of each query run in a pool of `vgi-worker` processes
+//! instead of DuckDB's.
 
 mod pool;
 mod remote;
@@ -7,7 +8,7 @@ mod remote;
 use std::time::Duration;
 
 pub(crate) use pool::{Pool, WorkerConfig};
-pub(crate) use remote::Remote;
+pub(crate) use remote::{Remote, RemoteBind};
 
 use crate::store::BufferingStore;
 use crate::{Error, Result, Settings};

@@ -1,19 +1,72 @@
-//! One execution run by `vgi-worker` processes: every call of the lifecycle
-//! goes to a worker of the pool, over protocol `vgi.v2`.
+//! A call bound by a `vgi-worker` and its executions: every call of the
+//! lifecycle (bind included) goes to a worker of the pool, over protocol
+//! `vgi.v3`, as a VGI client makes it.
 
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::{RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::pool::{Pool, Worker, MAX_IDLE};
 use crate::bridge::execution::RemoteCall;
-use crate::protocol::rows::{schema_to_ipc, unwrap, wrap_request, Record, Row};
-use crate::protocol::{methods, phases, schemas};
+use crate::protocol::args::to_wire;
+use crate::protocol::rows::{schema_from_ipc, schema_to_ipc, unwrap, wrap_request, Record, Row};
+use crate::protocol::{methods, phases, schemas, SCHEMA_NAME};
 use crate::sdk::ipc::encode_batch;
 use crate::{Error, Result, Settings, TableProducer};
 
+/// A call bound by a worker's `bind`: the request and what it answered,
+/// which every execution of the call sends at its sink `init`.
+pub(crate) struct RemoteBind {
+    pool: Arc<Pool>,
+    function: String,
+    bind_call: Vec<u8>,
+    output_schema_ipc: Vec<u8>,
+    output_schema: SchemaRef,
+    opaque_data: Option<Vec<u8>>,
+}
+
+impl RemoteBind {
+    /// Binds `call` in a worker of `pool`: the function's `on_bind` runs
+    /// there, not in this process.
+    pub(crate) fn bind(pool: Arc<Pool>, call: RemoteCall) -> Result<Self> {
+        let arguments = encode_batch(&to_wire(call.params, call.arguments)?)?;
+        let bind_call = Row::new(schemas::bind_request())
+            .str("function_name", call.function)
+            .bytes("arguments", &arguments)
+            .enum_value("function_type", "TABLE_BUFFERING")
+            .bytes("input_schema", &schema_to_ipc(call.input_schema)?)
+            .bytes("settings", &settings_batch(call.settings)?)
+            .strings("schema_path", &[SCHEMA_NAME.to_string()]);
+        let logs = Arc::default();
+        let (response, _) = with_worker(&pool, &logs, |worker| {
+            call_wrapped(worker, methods::BIND, bind_call.clone())
+        })?;
+        let response = Record::new(&response, "bind result")?;
+        let output_schema_ipc = response.bytes("output_schema")?;
+        Ok(RemoteBind {
+            function: call.function.to_string(),
+            bind_call: bind_call.to_ipc()?,
+            output_schema: schema_from_ipc(&output_schema_ipc)?,
+            output_schema_ipc,
+            opaque_data: response.opt_bytes("opaque_data")?,
+            pool,
+        })
+    }
+
+    /// The output schema the worker's bind returned.
+    pub(crate) fn output_schema(&self) -> SchemaRef {
+        self.output_schema.clone()
+    }
+
+    /// The opaque data the worker's bind returned.
+    pub(crate) fn opaque_data(&self) -> Option<Vec<u8>> {
+        self.opaque_data.clone()
+    }
+}
+
+/// One execution of a [`RemoteBind`].
 pub(crate) struct Remote {
     pool: Arc<Pool>,
     function: String,
@@ -40,24 +93,17 @@ fn settings_batch(settings: &Settings) -> Result<Vec<u8>> {
 }
 
 impl Remote {
-    /// Binds the call in a worker and opens its execution there (sink init);
-    /// returns the execution and the id the worker gave it.
+    /// Opens an execution of `bound` in a worker (sink init); the worker
+    /// gives it its id.
     pub(crate) fn start(
-        pool: Arc<Pool>,
-        call: RemoteCall,
+        bound: &RemoteBind,
         projection: Option<&[usize]>,
         logs: Arc<Mutex<Vec<String>>>,
     ) -> Result<Self> {
-        let bind_call = Row::new(schemas::bind_request())
-            .str("function_name", call.function)
-            .bytes("arguments", &call.arguments.to_ipc_bytes()?)
-            .enum_value("function_type", "TABLE")
-            .bytes("input_schema", &schema_to_ipc(call.input_schema)?)
-            .bytes("settings", &settings_batch(call.settings)?)
-            .to_ipc()?;
         let mut init_request = Row::new(schemas::init_request())
-            .bytes("bind_call", &bind_call)
-            .bytes("output_schema", &schema_to_ipc(call.output_schema)?);
+            .bytes("bind_call", &bound.bind_call)
+            .bytes("output_schema", &bound.output_schema_ipc)
+            .opt_bytes("bind_opaque_data", bound.opaque_data.as_deref());
         if let Some(columns) = projection {
             let ids: Vec<Option<i64>> = columns.iter().map(|c| Some(*c as i64)).collect();
             init_request = init_request.set(
@@ -70,8 +116,8 @@ impl Remote {
             );
         }
         let mut remote = Remote {
-            pool,
-            function: call.function.to_string(),
+            pool: bound.pool.clone(),
+            function: bound.function.clone(),
             exec: Vec::new(),
             init_request,
             logs,
@@ -102,47 +148,9 @@ impl Remote {
         &self.exec
     }
 
-    /// Runs `f` on a worker of the pool; the worker returns to the pool if
-    /// the call succeeded. Errors name the worker.
-    fn with_worker<T>(&self, mut f: impl FnMut(&mut Worker) -> Result<T>) -> Result<(T, String)> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut worker = self.pool.checkout()?;
-            let result = f(&mut worker);
-            self.keep_logs(worker.take_logs());
-            let label = worker.pid_label.clone();
-            // After a failed call the connection may hold unread bytes (a
-            // stream the server still drains): the worker exits rather than
-            // serve again.
-            if result.is_ok() {
-                self.pool.checkin(worker);
-            }
-            match result {
-                Ok(value) => return Ok((value, label)),
-                // A worker that died while idle: the request never reached
-                // it, so another worker may take it.
-                Err(e) if died_before_request(&e) && attempt <= MAX_IDLE => continue,
-                Err(e) => return Err(in_worker(e, &label)),
-            }
-        }
-    }
-
-    fn keep_logs(&self, lines: Vec<String>) {
-        self.logs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(lines);
-    }
-
-    /// A wrapped unary call; returns the result record.
-    fn call(worker: &mut Worker, method: &str, request: Row) -> Result<RecordBatch> {
-        let params = wrap_request(request.to_ipc()?)?;
-        let (result, _) = worker
-            .client
-            .call_unary(method, &params, None)
-            .map_err(remote_error)?;
-        unwrap(&result, "result")
+    /// Runs `f` on a worker of the pool (see [`with_worker`]).
+    fn with_worker<T>(&self, f: impl FnMut(&mut Worker) -> Result<T>) -> Result<(T, String)> {
+        with_worker(&self.pool, &self.logs, f)
     }
 
     /// Sinks `batch` in a worker; returns the state id and the worker's label.
@@ -157,7 +165,7 @@ impl Remote {
             .bytes("input_batch", &encode_batch(batch)?)
             .i64("batch_index", batch_index);
         self.with_worker(|worker| {
-            let result = Self::call(worker, methods::PROCESS, request.clone())?;
+            let result = call_wrapped(worker, methods::PROCESS, request.clone())?;
             Record::new(&result, "process result")?.bytes("state_id")
         })
     }
@@ -169,7 +177,7 @@ impl Remote {
             .bytes("execution_id", &self.exec)
             .byte_list("state_ids", state_ids);
         self.with_worker(|worker| {
-            let result = Self::call(worker, methods::COMBINE, request.clone())?;
+            let result = call_wrapped(worker, methods::COMBINE, request.clone())?;
             Record::new(&result, "combine result")?.byte_list("finalize_state_ids")
         })
     }
@@ -234,11 +242,54 @@ impl Remote {
             .str("function_name", &self.function)
             .bytes("execution_id", &self.exec);
         if let Err(e) = self.with_worker(|worker| {
-            Self::call(worker, methods::DESTRUCTOR, request.clone()).map(drop)
+            call_wrapped(worker, methods::DESTRUCTOR, request.clone()).map(drop)
         }) {
             eprintln!("vgi: {}: {e}", self.function);
         }
     }
+}
+
+/// Runs `f` on a worker of `pool`; the worker returns to the pool if the
+/// call succeeded, and the lines it logged go to `logs`. Errors name the
+/// worker.
+fn with_worker<T>(
+    pool: &Pool,
+    logs: &Mutex<Vec<String>>,
+    mut f: impl FnMut(&mut Worker) -> Result<T>,
+) -> Result<(T, String)> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut worker = pool.checkout()?;
+        let result = f(&mut worker);
+        logs.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(worker.take_logs());
+        let label = worker.pid_label.clone();
+        // After a failed call the connection may hold unread bytes (a
+        // stream the server still drains): the worker exits rather than
+        // serve again.
+        if result.is_ok() {
+            pool.checkin(worker);
+        }
+        match result {
+            Ok(value) => return Ok((value, label)),
+            // A worker that died while idle: the request never reached
+            // it, so another worker may take it.
+            Err(e) if died_before_request(&e) && attempt <= MAX_IDLE => continue,
+            Err(e) => return Err(in_worker(e, &label)),
+        }
+    }
+}
+
+/// A wrapped unary call; returns the result record.
+fn call_wrapped(worker: &mut Worker, method: &str, request: Row) -> Result<RecordBatch> {
+    let params = wrap_request(request.to_ipc()?)?;
+    let (result, _) = worker
+        .client
+        .call_unary(method, &params, None)
+        .map_err(remote_error)?;
+    unwrap(&result, "result")
 }
 
 /// How a finalize stream ended.
