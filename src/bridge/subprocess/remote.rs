@@ -38,7 +38,7 @@ impl RemoteBind {
             .enum_value("function_type", "TABLE_BUFFERING")
             .bytes("input_schema", &schema_to_ipc(call.input_schema)?)
             .bytes("settings", &settings_batch(call.settings)?)
-            .strings("schema_path", &[SCHEMA_NAME.to_string()]);
+            .strings("schema_path", &schema_path());
         let logs = Arc::default();
         let (response, _) = with_worker(&pool, &logs, |worker| {
             call_wrapped(worker, methods::BIND, bind_call.clone())
@@ -64,6 +64,11 @@ impl RemoteBind {
     pub(crate) fn opaque_data(&self) -> Option<Vec<u8>> {
         self.opaque_data.clone()
     }
+}
+
+/// The schema the worker lists its functions in, as calls name it.
+fn schema_path() -> [String; 1] {
+    [SCHEMA_NAME.to_string()]
 }
 
 /// One execution of a [`RemoteBind`].
@@ -163,7 +168,8 @@ impl Remote {
             .str("function_name", &self.function)
             .bytes("execution_id", &self.exec)
             .bytes("input_batch", &encode_batch(batch)?)
-            .i64("batch_index", batch_index);
+            .i64("batch_index", batch_index)
+            .strings("schema_path", &schema_path());
         self.with_worker(|worker| {
             let result = call_wrapped(worker, methods::PROCESS, request.clone())?;
             Record::new(&result, "process result")?.bytes("state_id")
@@ -175,7 +181,8 @@ impl Remote {
         let request = Row::new(schemas::combine_request())
             .str("function_name", &self.function)
             .bytes("execution_id", &self.exec)
-            .byte_list("state_ids", state_ids);
+            .byte_list("state_ids", state_ids)
+            .strings("schema_path", &schema_path());
         self.with_worker(|worker| {
             let result = call_wrapped(worker, methods::COMBINE, request.clone())?;
             Record::new(&result, "combine result")?.byte_list("finalize_state_ids")
@@ -240,7 +247,8 @@ impl Remote {
     pub(crate) fn end(&self) {
         let request = Row::new(schemas::destructor_request())
             .str("function_name", &self.function)
-            .bytes("execution_id", &self.exec);
+            .bytes("execution_id", &self.exec)
+            .strings("schema_path", &schema_path());
         if let Err(e) = self.with_worker(|worker| {
             call_wrapped(worker, methods::DESTRUCTOR, request.clone()).map(drop)
         }) {
