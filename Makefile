@@ -1,55 +1,78 @@
 # vgi: build the DuckDB extension, run the demo, the tests and the benchmarks.
 #
-#   make          build build/release/vgi.duckdb_extension
-#   make demo     build, then run a demo query in the stock duckdb==2.0.0 wheel
-#   make test     Rust unit tests + every test/sql/*.test through DuckDB 2.0.0
-#                 (and the example extension's tests, test-examples)
-#   make example  build the example extension build/release/topk.duckdb_extension
+#   make          build build/v$(DUCKDB_VERSION)/vgi.duckdb_extension (+ vgi-worker)
+#   make demo     build, then run a demo query in the DuckDB CLI of that release
+#                 (else its Python wheel)
+#   make test     Rust unit tests + every test/sql/*.test through that release's
+#                 wheel, the CLI test, and the example extension's tests
+#   make example  build the example extension build/v$(DUCKDB_VERSION)/topk.duckdb_extension
 #   make install  INSTALL the extension so that `LOAD vgi;` finds it by name
 #   make bench    time vgi against native DuckDB (bench/bench.py; JSON in build/bench.json)
 #
-# DuckDB is compiled from source once per machine (about 40 minutes on two
-# cores) into $(VGI_CACHE_DIR); later builds, and other clones, reuse it.
+# Every target is for one DuckDB release: DUCKDB_VERSION (default below; e.g.
+# `make test DUCKDB_VERSION=2.0.0`). A C++-ABI extension loads only into the
+# release it was compiled against, so each release has its own DuckDB build,
+# cargo target directory, venv and output folder build/v$(DUCKDB_VERSION)/.
+# DuckDB is compiled from the PyPI source distribution of the release once
+# per machine (about 15 minutes on two cores) into $(VGI_CACHE_DIR)/duckdb;
+# later builds, and other clones, reuse it. Adding a release: add it to
+# DUCKDB_RELEASES (scripts/build-duckdb.sh takes any release on PyPI).
+
+DUCKDB_RELEASES := 2.0.1 2.0.0
+DUCKDB_VERSION ?= $(firstword $(DUCKDB_RELEASES))
+ifeq ($(filter $(DUCKDB_VERSION),$(DUCKDB_RELEASES)),)
+$(error DUCKDB_VERSION=$(DUCKDB_VERSION) is not one of the releases this project builds for: $(DUCKDB_RELEASES))
+endif
 
 VGI_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vgi
-CARGO_TARGET_DIR ?= $(VGI_CACHE_DIR)/target
-export VGI_CACHE_DIR CARGO_TARGET_DIR
+CARGO_TARGET_DIR := $(VGI_CACHE_DIR)/target-v$(DUCKDB_VERSION)
+VGI_DUCKDB_VERSION := $(DUCKDB_VERSION)
+export VGI_CACHE_DIR CARGO_TARGET_DIR VGI_DUCKDB_VERSION
 
 CARGO ?= cargo
 # vgi-rpc 0.32 declares rust-version 1.97; it builds and passes its use here
 # with the machine's 1.95, which cargo only allows with this flag.
 CARGO_FLAGS := --locked --ignore-rust-version
-# The worker builds in a target directory of its own: it depends on the vgi
-# library without the bridge, and cargo would overwrite libvgi.so (cdylib
-# outputs carry no hash) in a shared one.
+# The worker links no DuckDB, so one build serves every release; it builds in
+# a target directory of its own: it depends on the vgi library without the
+# bridge, and cargo would overwrite libvgi.so (cdylib outputs carry no hash)
+# in a shared one.
 WORKER_TARGET_DIR := $(VGI_CACHE_DIR)/target-worker
-WORKER := build/release/vgi-worker
-EXT_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-EXTENSION := build/release/vgi.duckdb_extension
-PY = $(shell scripts/setup-venv.sh)
+OUT := build/v$(DUCKDB_VERSION)
+WORKER := $(OUT)/vgi-worker
+EXTENSION := $(OUT)/vgi.duckdb_extension
+DUCKDB_DIR := $(VGI_CACHE_DIR)/duckdb/v$(DUCKDB_VERSION)
+# DuckDB's own CMake build of the release, configured in this clone against
+# the cached library (PREBUILT_BINARY): it takes vgi (and the example) in
+# through extension_config.cmake and writes their footers.
+CMAKE_BUILD := $(OUT)/cmake
+CMAKE := $(VGI_CACHE_DIR)/tools-venv/bin/cmake
+PY = $(shell scripts/setup-venv.sh $(DUCKDB_VERSION))
 
-.PHONY: all release duckdb venv demo test test-unit test-sql test-python install clean example test-examples bench
+.PHONY: all release duckdb configure venv demo test test-unit test-sql test-python test-cli install clean print-releases example test-examples bench
 
 all: release
 
 duckdb:
-	scripts/build-duckdb.sh
+	scripts/build-duckdb.sh $(DUCKDB_VERSION)
 
-release: duckdb
-	$(CARGO) build --release --lib $(CARGO_FLAGS)
+configure: duckdb
+	scripts/configure-extensions.sh $(DUCKDB_VERSION) $(CMAKE_BUILD)
+
+release: configure
+	$(CMAKE) --build $(CMAKE_BUILD) --target vgi_loadable_extension
 	CARGO_TARGET_DIR=$(WORKER_TARGET_DIR) $(CARGO) build --release -p vgi-worker $(CARGO_FLAGS)
-	mkdir -p build/release
-	python3 scripts/append-footer.py $(CARGO_TARGET_DIR)/release/libvgi.so $(EXTENSION) \
-		--extension-version v$(EXT_VERSION)
+	mkdir -p $(OUT)
+	cp $(CMAKE_BUILD)/extension/vgi/vgi.duckdb_extension $(EXTENSION)
 	cp $(WORKER_TARGET_DIR)/release/vgi-worker $(WORKER)
 
 venv:
-	scripts/setup-venv.sh >/dev/null
+	scripts/setup-venv.sh $(DUCKDB_VERSION) >/dev/null
 
 demo: release venv
-	$(PY) scripts/demo.py $(EXTENSION)
+	$(PY) scripts/demo.py --duckdb-version $(DUCKDB_VERSION) $(EXTENSION)
 
-test: test-unit test-sql test-python test-examples
+test: test-unit test-sql test-python test-cli test-examples
 
 test-unit: duckdb
 	$(CARGO) test --release $(CARGO_FLAGS)
@@ -57,7 +80,7 @@ test-unit: duckdb
 
 # The store lives under TMPDIR; a private one lets the tests check that no
 # state is left behind (`require-env TMPDIR` in a test file).
-TEST_TMPDIR := $(CURDIR)/build/test-tmp
+TEST_TMPDIR := $(CURDIR)/$(OUT)/test-tmp
 
 # The whole suite runs twice: functions in DuckDB's process, then in a pool
 # of vgi-worker processes.
@@ -72,6 +95,7 @@ test-sql: release venv
 # CAP_DAC_OVERRIDE: needs root) and out-of-core runs need a second thread or
 # process, so Python rather than sqllogictest.
 test-python: release venv
+	$(PY) test/python/test_release.py --duckdb-version $(DUCKDB_VERSION) --releases "$(DUCKDB_RELEASES)" $(EXTENSION)
 	rm -rf $(TEST_TMPDIR)-python && mkdir -p $(TEST_TMPDIR)-python
 	TMPDIR=$(TEST_TMPDIR)-python $(PY) test/python/test_interrupt_progress.py $(EXTENSION)
 	rm -rf $(TEST_TMPDIR)-gc && mkdir -p $(TEST_TMPDIR)-gc
@@ -85,23 +109,27 @@ test-python: release venv
 	rm -rf $(TEST_TMPDIR)-subprocess && mkdir -p $(TEST_TMPDIR)-subprocess
 	TMPDIR=$(TEST_TMPDIR)-subprocess $(PY) test/python/test_subprocess.py $(EXTENSION)
 
-# The example extension (examples/topk): a crate of its own on top of the SDK.
+# `LOAD vgi;` by bare name in the DuckDB CLI of the release, after the same
+# install step as `make install` (into a private extension directory); skips
+# with one line saying why when no CLI of the release can be had.
+test-cli: release venv
+	rm -rf $(TEST_TMPDIR)-cli && mkdir -p $(TEST_TMPDIR)-cli
+	TMPDIR=$(TEST_TMPDIR)-cli $(PY) test/cli/test_cli.py --duckdb-version $(DUCKDB_VERSION) $(EXTENSION)
+
+# The example extension (examples/topk): a crate of its own on top of the SDK,
+# taken in by DuckDB's CMake build through extension_config.cmake like vgi.
 # It builds in a target directory of its own: cargo names the vgi library
 # libvgi.so/libvgi.rlib without a hash (the crate is a cdylib), so building
 # vgi as the example's dependency (without the `extension` feature) in
-# $(CARGO_TARGET_DIR) would overwrite the vgi extension's libvgi.so, and a
-# later `make release` that finds vgi fresh would ship a library without
-# vgi's entry point.
+# $(CARGO_TARGET_DIR) would overwrite the vgi extension's libvgi.so.
 EXAMPLE_DIR := examples/topk
-EXAMPLE_TARGET_DIR := $(VGI_CACHE_DIR)/target-examples
-EXAMPLE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(EXAMPLE_DIR)/Cargo.toml | head -n 1)
-EXAMPLE_EXTENSION := build/release/topk.duckdb_extension
+EXAMPLE_TARGET_DIR := $(VGI_CACHE_DIR)/target-examples-v$(DUCKDB_VERSION)
+EXAMPLE_EXTENSION := $(OUT)/topk.duckdb_extension
 
-example: duckdb
-	CARGO_TARGET_DIR=$(EXAMPLE_TARGET_DIR) $(CARGO) build --release $(CARGO_FLAGS) --manifest-path $(EXAMPLE_DIR)/Cargo.toml
-	mkdir -p build/release
-	python3 scripts/append-footer.py $(EXAMPLE_TARGET_DIR)/release/libtopk.so $(EXAMPLE_EXTENSION) \
-		--extension-version v$(EXAMPLE_VERSION)
+example: configure
+	$(CMAKE) --build $(CMAKE_BUILD) --target topk_loadable_extension
+	mkdir -p $(OUT)
+	cp $(CMAKE_BUILD)/extension/topk/topk.duckdb_extension $(EXAMPLE_EXTENSION)
 
 # The example's unit tests, then test/examples/*.test with `require vgi`
 # loading the topk extension (the vgi extension is built too: a test loads
@@ -109,16 +137,19 @@ example: duckdb
 test-examples: example release venv
 	CARGO_TARGET_DIR=$(EXAMPLE_TARGET_DIR) $(CARGO) test --release $(CARGO_FLAGS) --manifest-path $(EXAMPLE_DIR)/Cargo.toml
 	rm -rf $(TEST_TMPDIR)-examples && mkdir -p $(TEST_TMPDIR)-examples
-	TMPDIR=$(TEST_TMPDIR)-examples $(PY) test/sqllogictest.py --extension $(EXAMPLE_EXTENSION) test/examples
+	TMPDIR=$(TEST_TMPDIR)-examples VGI_MAIN_EXTENSION=$(CURDIR)/$(EXTENSION) \
+		$(PY) test/sqllogictest.py --extension $(EXAMPLE_EXTENSION) test/examples
 
 # vgi vs native DuckDB, 1M and 10M rows, 1 and 2 threads (about 2.5 minutes on
 # two cores); options: make bench BENCH_ARGS="--quick" (or --rows, --repeat, --threads).
 bench: release venv
-	$(PY) bench/bench.py $(BENCH_ARGS)
+	$(PY) bench/bench.py --extension $(EXTENSION) $(BENCH_ARGS)
 
 install: release venv
 	$(PY) scripts/install.py $(EXTENSION)
 
+print-releases:
+	@echo $(DUCKDB_RELEASES)
+
 clean:
 	rm -rf build
-	$(CARGO) clean

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run DuckDB-dialect sqllogictest files (.test) through the stock DuckDB Python wheel.
 
-    python test/sqllogictest.py --extension build/release/vgi.duckdb_extension \
+    python test/sqllogictest.py --extension build/v2.0.1/vgi.duckdb_extension \
         [--setting name=value ...] test/sql/*.test
     python test/sqllogictest.py --selftest
 

@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 
-EXTENSION = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/release/vgi.duckdb_extension")
+EXTENSION = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/v2.0.1/vgi.duckdb_extension")
 SIZES = [int(n) for n in (sys.argv[2] if len(sys.argv) > 2 else "1000000,4000000").split(",")]
 MEMORY_LIMIT_MB = 64
 # ~100 bytes of text per row: 4M rows are about 420 MB of Arrow data

@@ -1,0 +1,43 @@
+# vgi_rust_loadable_extension(NAME MANIFEST LIBRARY TARGET_DIR)
+#
+# Inside DuckDB's CMake build (the directory of an extension that
+# extension_config.cmake loads): defines <NAME>_loadable_extension, which
+# builds the cdylib crate MANIFEST with cargo into TARGET_DIR (its build.rs
+# compiles the C++ half against the same DuckDB release and links DuckDB
+# statically), copies lib<LIBRARY>.so to extension/<NAME>/<NAME>.duckdb_extension
+# and appends DuckDB's metadata footer with DuckDB's own
+# scripts/append_metadata.cmake: ABI type CPP, this build's DuckDB version and
+# platform, and the extension version that duckdb_extension_load was given.
+# Cargo decides what to rebuild; the target always runs it.
+function(vgi_rust_loadable_extension NAME MANIFEST LIBRARY TARGET_DIR)
+    string(TOUPPER ${NAME} _upper)
+    set(_version "${DUCKDB_EXTENSION_${_upper}_EXT_VERSION}")
+    set(_out_dir ${CMAKE_BINARY_DIR}/extension/${NAME})
+    set(_out ${_out_dir}/${NAME}.duckdb_extension)
+    if(NOT VGI_CARGO)
+        find_program(VGI_CARGO cargo REQUIRED)
+    endif()
+    # DuckDB's release as the footer states it, and as build.rs links it.
+    string(REGEX REPLACE "^v" "" _duckdb_release "${DUCKDB_NORMALIZED_VERSION}")
+    add_custom_target(${NAME}_loadable_extension
+        COMMAND ${CMAKE_COMMAND} -E env
+            CARGO_TARGET_DIR=${TARGET_DIR}
+            VGI_DUCKDB_VERSION=${_duckdb_release}
+            ${VGI_CARGO} build --release --lib --locked --ignore-rust-version
+            --manifest-path ${MANIFEST}
+        COMMAND ${CMAKE_COMMAND} -E make_directory ${_out_dir}
+        COMMAND ${CMAKE_COMMAND} -E copy ${TARGET_DIR}/release/lib${LIBRARY}.so ${_out}.tmp
+        COMMAND ${CMAKE_COMMAND}
+            -DABI_TYPE=CPP
+            -DEXTENSION=${_out}.tmp
+            -DPLATFORM_FILE=${DuckDB_BINARY_DIR}/duckdb_platform_out
+            -DVERSION_FIELD=${DUCKDB_NORMALIZED_VERSION}
+            -DEXTENSION_VERSION=${_version}
+            -DNULL_FILE=${DUCKDB_MODULE_BASE_DIR}/scripts/null.txt
+            -P ${DUCKDB_MODULE_BASE_DIR}/scripts/append_metadata.cmake
+        COMMAND ${CMAKE_COMMAND} -E rename ${_out}.tmp ${_out}
+        USES_TERMINAL
+        VERBATIM
+    )
+    add_dependencies(${NAME}_loadable_extension duckdb_platform)
+endfunction()
