@@ -24,6 +24,10 @@ ifeq ($(filter $(DUCKDB_VERSION),$(DUCKDB_RELEASES)),)
 $(error DUCKDB_VERSION=$(DUCKDB_VERSION) is not one of the releases this project builds for: $(DUCKDB_RELEASES))
 endif
 
+# make exports command-line variables; DuckDB's CMake would read this one as
+# its own version (without the "v").
+unexport DUCKDB_VERSION
+
 VGI_CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vgi
 CARGO_TARGET_DIR := $(VGI_CACHE_DIR)/target-v$(DUCKDB_VERSION)
 VGI_DUCKDB_VERSION := $(DUCKDB_VERSION)

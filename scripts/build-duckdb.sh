@@ -17,6 +17,10 @@
 # A second run finds READY and returns at once. Nothing of the project is an
 # input here, so no change to the project can make DuckDB compile again.
 set -euo pipefail
+# DuckDB's CMake takes its version from $DUCKDB_VERSION before
+# OVERRIDE_GIT_DESCRIBE, and `make DUCKDB_VERSION=2.0.0` exports that variable
+# without the "v": never let it reach CMake.
+unset DUCKDB_VERSION
 version=${1:?usage: build-duckdb.sh VERSION (e.g. 2.0.1)}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${VGI_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vgi}

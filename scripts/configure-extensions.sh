@@ -13,6 +13,10 @@
 # environment, as the Makefile exports them. A configured BUILD_DIR is kept:
 # CMake re-runs its configure step by itself when a CMake file changes.
 set -euo pipefail
+# DuckDB's CMake takes its version from $DUCKDB_VERSION before
+# OVERRIDE_GIT_DESCRIBE, and `make DUCKDB_VERSION=2.0.0` exports that variable
+# without the "v": never let it reach CMake.
+unset DUCKDB_VERSION
 version=${1:?usage: configure-extensions.sh VERSION BUILD_DIR}
 build=${2:?usage: configure-extensions.sh VERSION BUILD_DIR}
 here=$(cd "$(dirname "$0")/.." && pwd)
