@@ -151,7 +151,7 @@ impl Execution {
                 call.store.claim(remote.execution_id())?;
                 remote.execution_id().to_vec()
             }
-            None => new_execution_id(),
+            None => new_execution_id()?,
         };
         let exec = Execution {
             call,

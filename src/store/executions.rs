@@ -78,7 +78,7 @@ mod tests {
     fn lists_executions() {
         let (_dir, store) = test_store();
         assert!(store.list_executions().unwrap().is_empty());
-        let id = crate::store::new_execution_id();
+        let id = crate::store::new_execution_id().unwrap();
         store.kv_put(&id, b"k", b"v").unwrap();
         store.append(b"x", b"n", b"k", b"v").unwrap();
         std::fs::write(store.root().join("stray-file"), b"").unwrap();

@@ -26,14 +26,14 @@ pub(crate) fn create_dir(dir: &Path) -> Result<()> {
 }
 
 /// A fresh temporary file path in `dir`, tagged with `label` for debugging.
-pub(crate) fn temp_path(dir: &Path, label: &str) -> PathBuf {
+pub(crate) fn temp_path(dir: &Path, label: &str) -> Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nonce = hex(&random_bytes::<8>());
-    dir.join(format!(
+    let nonce = hex(&random_bytes::<8>()?);
+    Ok(dir.join(format!(
         "{TMP_PREFIX}{label}{}-{n}-{nonce}",
         std::process::id()
-    ))
+    )))
 }
 
 /// Write `data`, framed (see [`frame`](super::frame)), to a new temporary
@@ -41,7 +41,7 @@ pub(crate) fn temp_path(dir: &Path, label: &str) -> PathBuf {
 pub(crate) fn write_temp(dir: &Path, data: &[u8]) -> Result<PathBuf> {
     let mut attempts = 0;
     let (path, mut file) = loop {
-        let path = temp_path(dir, "");
+        let path = temp_path(dir, "")?;
         match OpenOptions::new()
             .write(true)
             .create_new(true)

@@ -67,9 +67,10 @@ impl BufferingStore {
     }
 }
 
-/// A fresh execution id: 16 random bytes.
-pub fn new_execution_id() -> Vec<u8> {
-    random::random_bytes::<16>().to_vec()
+/// A fresh execution id: 16 bytes from the OS random source (an error if
+/// that fails).
+pub fn new_execution_id() -> Result<Vec<u8>> {
+    Ok(random::random_bytes::<16>()?.to_vec())
 }
 
 /// A store in a fresh temporary directory (kept alive by the returned guard).
@@ -86,9 +87,9 @@ mod tests {
 
     #[test]
     fn execution_ids_are_random() {
-        let a = new_execution_id();
+        let a = new_execution_id().unwrap();
         assert_eq!(a.len(), 16);
-        assert_ne!(a, new_execution_id());
+        assert_ne!(a, new_execution_id().unwrap());
     }
 
     #[test]
