@@ -65,7 +65,7 @@ macro_rules! export_extension {
         /// Called by DuckDB with its `ExtensionLoader`.
         #[export_name = concat!(stringify!($name), "_duckdb_cpp_init")]
         pub unsafe extern "C-unwind" fn __vgi_duckdb_cpp_init(loader: *mut ::std::ffi::c_void) {
-            let registry = $crate::bridge::Registry::new($functions).with_settings($settings);
+            let registry = $crate::bridge::Registry::from_entry_point(|| $functions, || $settings);
             // SAFETY: DuckDB passes its ExtensionLoader.
             unsafe { $crate::bridge::init_extension(loader, registry) }
         }
