@@ -291,6 +291,15 @@ impl Execution {
     }
 }
 
+impl Drop for Execution {
+    /// The interrupt's probe reads the query's DuckDB context, which may go
+    /// away once the execution ended: clones of `params.interrupt` that a
+    /// function kept must not reach it.
+    fn drop(&mut self) {
+        self.interrupt.detach();
+    }
+}
+
 /// A finalize producer whose batches are checked against the bound schema.
 pub(crate) struct Producer {
     inner: Box<dyn TableProducer>,

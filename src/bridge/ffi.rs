@@ -57,8 +57,9 @@ struct Probe {
 }
 
 // SAFETY: the probe only reads the ClientContext's interrupted flag, which
-// DuckDB makes safe to read from any thread, and the context outlives the
-// execution (it ends at the end of the query).
+// DuckDB makes safe to read from any thread. The context outlives the
+// execution, and the execution detaches the probe from its `Interrupt` when
+// it is dropped (exec_end), so clones a function kept never reach it.
 unsafe impl Send for Probe {}
 // SAFETY: as above.
 unsafe impl Sync for Probe {}
