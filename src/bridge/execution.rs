@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 
 use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
-use super::subprocess::{pool_for, Remote, RemoteBind};
+use super::subprocess::{check_sandbox, pool_for, Remote, RemoteBind};
 use crate::sdk::{
     check_arguments, ArgSpec, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings,
     TableProducer,
@@ -34,14 +34,18 @@ pub(crate) struct BoundCall {
 impl BoundCall {
     /// Checks the arguments against the function's specs and runs `on_bind`,
     /// in this process or, in subprocess execution, in a worker.
+    /// `external_access` is DuckDB's `enable_external_access` (without it,
+    /// only the vgi-worker beside the extension may be started).
     pub(crate) fn bind(
         function: &'static RegisteredFunction,
         input_schema: WireSchema,
         arguments: Arguments,
         settings: Settings,
+        external_access: bool,
     ) -> Result<Self> {
         let store = function.store.clone().map_err(Error::InvalidArgument)?;
-        let (output_schema, opaque_data, remote) = match pool_for(&settings, &store)? {
+        let pool = pool_for(&settings, &store, external_access)?;
+        let (output_schema, opaque_data, remote) = match pool {
             Some(pool) => {
                 let remote = RemoteBind::bind(
                     pool,
@@ -128,10 +132,14 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Execution {
+    /// Starts one execution of `call`; `external_access` is DuckDB's
+    /// `enable_external_access` (without it, only the vgi-worker beside the
+    /// extension may be started).
     pub(crate) fn start(
         call: Arc<BoundCall>,
         interrupt: Interrupt,
         debug_logs: bool,
+        external_access: bool,
         projection: Option<Vec<usize>>,
     ) -> Result<Self> {
         let produced_schema = match &projection {
@@ -140,7 +148,11 @@ impl Execution {
         };
         let logs: Arc<Mutex<Vec<String>>> = Arc::default();
         let remote = match &call.remote {
-            Some(bound) => Some(Remote::start(bound, projection.as_deref(), logs.clone())?),
+            Some(bound) => {
+                // A call bound before external access was disabled.
+                check_sandbox(&call.settings, external_access)?;
+                Some(Remote::start(bound, projection.as_deref(), logs.clone())?)
+            }
             None => None,
         };
         // In process, the store claims the execution for this process at

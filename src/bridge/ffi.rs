@@ -41,6 +41,12 @@ const SOURCE_ORDER_DEPENDENT: u32 = 1 << 1;
 const REQUIRES_INPUT_BATCH_INDEX: u32 = 1 << 2;
 const PROJECTION_PUSHDOWN: u32 = 1 << 3;
 
+/// `bind` and `exec_start` flags: record lifecycle events (DuckDB logs at
+/// DEBUG level; `exec_start` only).
+const EXEC_DEBUG_LOGS: u32 = 1 << 0;
+/// `bind` and `exec_start` flags: DuckDB's `enable_external_access` is false.
+const EXEC_NO_EXTERNAL_ACCESS: u32 = 1 << 1;
+
 const PARAM_TABLE: u32 = 0;
 const PARAM_POSITIONAL: u32 = 1;
 const PARAM_NAMED: u32 = 2;
@@ -106,6 +112,7 @@ pub(crate) struct VgiApi {
         unsafe extern "C" fn(*const Fn, *mut FFI_ArrowSchema, *mut FFI_ArrowArray, Err) -> c_int,
     bind: unsafe extern "C" fn(
         *const Fn,
+        u32,
         *mut FFI_ArrowSchema,
         *mut FFI_ArrowSchema,
         *mut FFI_ArrowArray,
@@ -117,7 +124,7 @@ pub(crate) struct VgiApi {
     bind_free: unsafe extern "C" fn(*mut Arc<BoundCall>),
     exec_start: unsafe extern "C" fn(
         *const Arc<BoundCall>,
-        c_int,
+        u32,
         *mut c_void,
         Option<InterruptProbe>,
         *const usize,
@@ -399,6 +406,7 @@ unsafe extern "C" fn fn_param_schema(
 
 unsafe extern "C" fn bind(
     f: *const Fn,
+    flags: u32,
     input_schema: *mut FFI_ArrowSchema,
     args_schema: *mut FFI_ArrowSchema,
     args: *mut FFI_ArrowArray,
@@ -417,7 +425,8 @@ unsafe extern "C" fn bind(
             let settings = Settings::from_row(&import_batch(settings, &settings_schema)?)?;
             (&*f, input_schema, arguments, settings)
         };
-        let call = BoundCall::bind(function, input_schema, arguments, settings)?;
+        let external_access = flags & EXEC_NO_EXTERNAL_ACCESS == 0;
+        let call = BoundCall::bind(function, input_schema, arguments, settings, external_access)?;
         // SAFETY: C++ passes a writable, uninitialised schema.
         unsafe { export_schema(&call.output_schema, out_schema)? };
         Ok(Arc::new(call))
@@ -433,7 +442,7 @@ unsafe extern "C" fn bind_free(call: *mut Arc<BoundCall>) {
 
 unsafe extern "C" fn exec_start(
     call: *const Arc<BoundCall>,
-    debug_logs: c_int,
+    flags: u32,
     context: *mut c_void,
     probe: Option<InterruptProbe>,
     projection: *const usize,
@@ -454,7 +463,13 @@ unsafe extern "C" fn exec_start(
         };
         // SAFETY: C++ keeps the bound call alive while it starts executions.
         let call = unsafe { &*call }.clone();
-        Execution::start(call, interrupt, debug_logs != 0, projection)
+        Execution::start(
+            call,
+            interrupt,
+            flags & EXEC_DEBUG_LOGS != 0,
+            flags & EXEC_NO_EXTERNAL_ACCESS == 0,
+            projection,
+        )
     }))
 }
 

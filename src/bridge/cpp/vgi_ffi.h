@@ -34,6 +34,14 @@ enum VgiFunctionFlags : uint32_t {
 	VGI_PROJECTION_PUSHDOWN = 1u << 3,
 };
 
+enum VgiExecFlags : uint32_t {
+	//! Record lifecycle events (DuckDB logs at DEBUG level).
+	VGI_EXEC_DEBUG_LOGS = 1u << 0,
+	//! enable_external_access is false: start no process but the vgi-worker
+	//! beside the extension.
+	VGI_EXEC_NO_EXTERNAL_ACCESS = 1u << 1,
+};
+
 enum VgiParamKind : uint32_t {
 	VGI_PARAM_TABLE = 0,
 	VGI_PARAM_POSITIONAL = 1,
@@ -80,16 +88,19 @@ struct VgiApi {
 	// output schema is exported into `*out_schema`.
 	//! The current values of the declared settings come in as a one-row array
 	//! of VARCHAR columns named after them.
-	VgiBind *(*bind)(const VgiFunction *fn, ArrowSchema *input_schema, ArrowSchema *args_schema, ArrowArray *args,
-	                 ArrowSchema *settings_schema, ArrowArray *settings, ArrowSchema *out_schema, char **error);
+	//! `flags` (VgiExecFlags): whether external access is disabled.
+	VgiBind *(*bind)(const VgiFunction *fn, uint32_t flags, ArrowSchema *input_schema, ArrowSchema *args_schema,
+	                 ArrowArray *args, ArrowSchema *settings_schema, ArrowArray *settings, ArrowSchema *out_schema,
+	                 char **error);
 	void (*bind_free)(VgiBind *bind);
 
 	// One execution of a bound call (one query's sink and source).
-	//! `debug_logs`: record lifecycle events; `interrupted(context)` tells
-	//! whether the query was interrupted.
+	//! `flags` (VgiExecFlags): record lifecycle events, whether external access
+	//! is disabled; `interrupted(context)` tells whether the query was
+	//! interrupted (called until exec_end, never after).
 	//! `projection` (length `projection_len`, null: all columns) lists the
 	//! output columns the query reads.
-	VgiExec *(*exec_start)(const VgiBind *bind, int debug_logs, void *context, int (*interrupted)(void *context),
+	VgiExec *(*exec_start)(const VgiBind *bind, uint32_t flags, void *context, int (*interrupted)(void *context),
 	                       const size_t *projection, size_t projection_len, char **error);
 	//! Sink one input batch (a struct array, moved in). `batch_index` < 0: none.
 	int (*exec_process)(VgiExec *exec, ArrowArray *batch, int64_t batch_index, char **error);

@@ -7,6 +7,7 @@
 #include "duckdb/logging/logger.hpp"
 #include "duckdb/planner/operator_extension.hpp"
 #include "duckdb/main/client_context_state.hpp"
+#include "duckdb/main/settings.hpp"
 #include "duckdb/planner/expression/bound_reference_expression.hpp"
 
 namespace vgi {
@@ -244,8 +245,14 @@ static idx_t ProcessBatchRows(ClientContext &context, const string &function) {
 unique_ptr<GlobalSinkState> PhysicalVgiBuffering::GetGlobalSinkState(ClientContext &context) const {
 	auto batch_rows = ProcessBatchRows(context, call->name);
 	char *error = nullptr;
-	auto debug = Logger::Get(context).ShouldLog(LOG_TYPE, LogLevel::LOG_DEBUG);
-	auto exec = Api().exec_start(call->bind, debug ? 1 : 0, &context, IsInterrupted,
+	uint32_t flags = 0;
+	if (Logger::Get(context).ShouldLog(LOG_TYPE, LogLevel::LOG_DEBUG)) {
+		flags |= VGI_EXEC_DEBUG_LOGS;
+	}
+	if (!Settings::Get<EnableExternalAccessSetting>(context)) {
+		flags |= VGI_EXEC_NO_EXTERNAL_ACCESS;
+	}
+	auto exec = Api().exec_start(call->bind, flags, &context, IsInterrupted,
 	                             projection.empty() ? nullptr : projection.data(), projection.size(), &error);
 	if (!exec) {
 		ThrowRustError(call->name, "init", error);

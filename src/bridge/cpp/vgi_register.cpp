@@ -3,6 +3,7 @@
 #include "duckdb.hpp"
 #include "duckdb/function/table_function.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
+#include "duckdb/main/settings.hpp"
 #include "duckdb/parser/parsed_data/create_table_function_info.hpp"
 #include "duckdb/planner/expression/bound_columnref_expression.hpp"
 #include "duckdb/planner/expression_iterator.hpp"
@@ -189,7 +190,8 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 
 	auto output_schema = make_uniq<ArrowSchemaWrapper>();
 	char *error = nullptr;
-	auto bind = Api().bind(info.function, &input_schema, &args_schema, &args, &settings_schema, &settings,
+	uint32_t flags = Settings::Get<EnableExternalAccessSetting>(context) ? 0 : VGI_EXEC_NO_EXTERNAL_ACCESS;
+	auto bind = Api().bind(info.function, flags, &input_schema, &args_schema, &args, &settings_schema, &settings,
 	                       &output_schema->arrow_schema, &error);
 	if (!bind) {
 		string message = error ? string(error) : string("unknown error");
@@ -232,6 +234,26 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 	return std::move(op);
 }
 
+//! The setting that names a program to start (subprocess execution).
+static constexpr const char *WORKER_COMMAND_SETTING = "vgi_worker_command";
+
+//! SET vgi_worker_command: refused (but for RESET or an empty value, which
+//! mean the vgi-worker beside the extension) while external access is
+//! disabled, as it would start another program.
+static void CheckWorkerCommand(ClientContext &context, SetScope scope, Value &parameter) {
+	if (Settings::Get<EnableExternalAccessSetting>(context) || parameter.IsNull()) {
+		return;
+	}
+	auto command = parameter.ToString();
+	StringUtil::Trim(command);
+	if (command.empty()) {
+		return;
+	}
+	throw PermissionException("%s cannot be changed while enable_external_access is false: it names a program "
+	                          "to start, and only the vgi-worker beside the extension may run",
+	                          WORKER_COMMAND_SETTING);
+}
+
 //! Registers the extension's settings with their types and defaults.
 static void RegisterSettings(DatabaseInstance &db, const VgiRegistry *registry) {
 	ArrowSchemaWrapper schema;
@@ -247,7 +269,8 @@ static void RegisterSettings(DatabaseInstance &db, const VgiRegistry *registry) 
 		auto description = ToString(Api().registry_setting_description(registry, i));
 		// Extensions on this bridge share its settings (vgi_orphan_ttl_seconds): first one wins.
 		if (!config.HasExtensionOption(Identifier(name))) {
-			config.AddExtensionOption(Identifier(name), description, declared.types[i], declared.defaults[i]);
+			auto check = name == WORKER_COMMAND_SETTING ? CheckWorkerCommand : nullptr;
+			config.AddExtensionOption(Identifier(name), description, declared.types[i], declared.defaults[i], check);
 		}
 		setting_names.push_back(name);
 	}
