@@ -12,7 +12,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema};
 
-use super::arrow_ffi::{export_batch, export_schema, import_batch, import_schema};
+use super::arrow_ffi::{export_batch, export_schema, import_batch, read_batch, read_schema};
 use super::execution::{BoundCall, Execution, LogLine, Producer};
 use super::guard::{guarded, quietly, vgi_error_free};
 use super::registry::{RegisteredFunction, Registry};
@@ -415,16 +415,26 @@ unsafe extern "C" fn bind(
     out_schema: *mut FFI_ArrowSchema,
     error: Err,
 ) -> *mut Arc<BoundCall> {
+    // SAFETY: C++ moves in five valid structs: owned from here on, they are
+    // released on every path, also when reading one of them fails.
+    let (input_schema, args_schema, args, settings_schema, settings) = unsafe {
+        (
+            FFI_ArrowSchema::from_raw(input_schema),
+            FFI_ArrowSchema::from_raw(args_schema),
+            FFI_ArrowArray::from_raw(args),
+            FFI_ArrowSchema::from_raw(settings_schema),
+            FFI_ArrowArray::from_raw(settings),
+        )
+    };
     into_raw(guarded(error, || {
-        // SAFETY: C++ moves in valid schemas and the argument row; `f` lives forever.
-        let (function, input_schema, arguments, settings) = unsafe {
-            let input_schema = import_schema(input_schema)?;
-            let args_schema = import_schema(args_schema)?;
-            let arguments = Arguments::from_batch(import_batch(args, &args_schema)?)?;
-            let settings_schema = import_schema(settings_schema)?;
-            let settings = Settings::from_row(&import_batch(settings, &settings_schema)?)?;
-            (&*f, input_schema, arguments, settings)
-        };
+        let input_schema = read_schema(input_schema)?;
+        let args_schema = read_schema(args_schema)?;
+        // SAFETY: C++ exported the argument and settings rows with their schemas.
+        let arguments = Arguments::from_batch(unsafe { read_batch(args, &args_schema) }?)?;
+        let settings_schema = read_schema(settings_schema)?;
+        let settings = Settings::from_row(&unsafe { read_batch(settings, &settings_schema) }?)?;
+        // SAFETY: `f` comes from registry_get; the registry lives forever.
+        let function = unsafe { &*f };
         let external_access = flags & EXEC_NO_EXTERNAL_ACCESS == 0;
         let call = BoundCall::bind(function, input_schema, arguments, settings, external_access)?;
         // SAFETY: C++ passes a writable, uninitialised schema.
@@ -560,5 +570,115 @@ unsafe extern "C" fn producer_free(producer: *mut Producer) {
     if !producer.is_null() {
         // SAFETY: produced by exec_finalize, freed once by C++.
         quietly(|| drop(unsafe { Box::from_raw(producer) }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The C Data Interface's `ArrowSchema`, to hand-craft one.
+    #[repr(C)]
+    struct CSchema {
+        format: *const c_char,
+        name: *const c_char,
+        metadata: *const c_char,
+        flags: i64,
+        n_children: i64,
+        children: *mut *mut CSchema,
+        dictionary: *mut CSchema,
+        release: Option<unsafe extern "C" fn(*mut CSchema)>,
+        private_data: *mut c_void,
+    }
+
+    /// The C Data Interface's `ArrowArray`.
+    #[repr(C)]
+    struct CArray {
+        length: i64,
+        null_count: i64,
+        offset: i64,
+        n_buffers: i64,
+        n_children: i64,
+        buffers: *mut *const c_void,
+        children: *mut *mut CArray,
+        dictionary: *mut CArray,
+        release: Option<unsafe extern "C" fn(*mut CArray)>,
+        private_data: *mut c_void,
+    }
+
+    static RELEASED: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn release_schema(schema: *mut CSchema) {
+        RELEASED.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: called by the consumer on a schema made below.
+        unsafe { (*schema).release = None };
+    }
+
+    unsafe extern "C" fn release_array(array: *mut CArray) {
+        RELEASED.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: called by the consumer on an array made below.
+        unsafe { (*array).release = None };
+    }
+
+    fn schema(format: &'static std::ffi::CStr) -> CSchema {
+        CSchema {
+            format: format.as_ptr(),
+            name: c"".as_ptr(),
+            metadata: std::ptr::null(),
+            flags: 0,
+            n_children: 0,
+            children: std::ptr::null_mut(),
+            dictionary: std::ptr::null_mut(),
+            release: Some(release_schema),
+            private_data: std::ptr::null_mut(),
+        }
+    }
+
+    fn array() -> CArray {
+        CArray {
+            length: 1,
+            null_count: 0,
+            offset: 0,
+            n_buffers: 1,
+            n_children: 0,
+            buffers: std::ptr::null_mut(),
+            children: std::ptr::null_mut(),
+            dictionary: std::ptr::null_mut(),
+            release: Some(release_array),
+            private_data: std::ptr::null_mut(),
+        }
+    }
+
+    #[test]
+    fn bind_releases_every_struct_it_was_given_when_the_first_is_bad() {
+        // Not a struct schema: reading the input schema fails first.
+        let mut input = schema(c"not a format");
+        let (mut args_schema, mut settings_schema) = (schema(c"+s"), schema(c"+s"));
+        let (mut args, mut settings) = (array(), array());
+        let mut out = FFI_ArrowSchema::empty();
+        let mut error: *mut c_char = std::ptr::null_mut();
+        // SAFETY: five valid structs moved in; `f` is not reached.
+        let call = unsafe {
+            bind(
+                std::ptr::null(),
+                0,
+                (&mut input as *mut CSchema).cast(),
+                (&mut args_schema as *mut CSchema).cast(),
+                (&mut args as *mut CArray).cast(),
+                (&mut settings_schema as *mut CSchema).cast(),
+                (&mut settings as *mut CArray).cast(),
+                &mut out,
+                &mut error,
+            )
+        };
+        assert!(call.is_null() && !error.is_null());
+        // SAFETY: set by `bind`.
+        unsafe { vgi_error_free(error) };
+        assert_eq!(
+            RELEASED.load(Ordering::SeqCst),
+            5,
+            "every struct released once"
+        );
     }
 }

@@ -275,11 +275,11 @@ void PhysicalVgiBuffering::Flush(ExecutionContext &context, VgiGlobalSinkState &
 	if (!lstate.batch || lstate.batch->Rows() == 0) {
 		return;
 	}
-	ArrowArray array;
-	lstate.batch->Finish(array);
+	ArrowArrayWrapper array;
+	lstate.batch->Finish(array.arrow_array);
 	auto batch_index = number_batches ? gstate.next_batch++ : lstate.batch_index;
 	char *error = nullptr;
-	auto status = Api().exec_process(gstate.execution->Get(), &array, batch_index, &error);
+	auto status = Api().exec_process(gstate.execution->Get(), &array.arrow_array, batch_index, &error);
 	DrainLogs(context.client, gstate.execution->Get());
 	if (status != 0) {
 		ThrowPhaseError(context.client, call->name, "process", error);
@@ -398,8 +398,9 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 		lstate.reader.reset();
 		char *error = nullptr;
 		if (lstate.producer) {
-			ArrowArray array;
-			auto status = Api().producer_next(lstate.producer, &array, &error);
+			// Released by the wrapper unless the reader takes it over.
+			ArrowArrayWrapper array;
+			auto status = Api().producer_next(lstate.producer, &array.arrow_array, &error);
 			DrainLogs(context.client, sink.execution->Get());
 			if (status < 0) {
 				ThrowPhaseError(context.client, call->name, "finalize", error);
@@ -408,7 +409,7 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 				lstate.Close();
 				continue;
 			}
-			lstate.reader = make_uniq<ArrowBatchReader>(context.client, array);
+			lstate.reader = make_uniq<ArrowBatchReader>(context.client, array.arrow_array);
 			continue;
 		}
 		idx_t index;

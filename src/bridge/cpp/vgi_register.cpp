@@ -165,16 +165,18 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 	for (auto &name : input.input_table_names) {
 		input_names.push_back(name.GetIdentifierName());
 	}
-	ArrowSchema input_schema;
-	ExportSchema(context, input.input_table_types, input_names, input_schema);
+	// Owned by wrappers from the start: whatever throws before Rust takes
+	// them over (an argument that does not cast, a setting) releases them.
+	ArrowSchemaWrapper input_schema;
+	ExportSchema(context, input.input_table_types, input_names, input_schema.arrow_schema);
 
 	vector<LogicalType> arg_types;
 	vector<string> arg_names;
 	vector<Value> arg_values;
 	CollectArguments(info, input, arg_types, arg_names, arg_values);
-	ArrowSchema args_schema;
-	ArrowArray args;
-	ExportRow(context, arg_types, arg_names, arg_values, args_schema, args);
+	ArrowSchemaWrapper args_schema;
+	ArrowArrayWrapper args;
+	ExportRow(context, arg_types, arg_names, arg_values, args_schema.arrow_schema, args.arrow_array);
 
 	vector<LogicalType> setting_types;
 	vector<Value> setting_values;
@@ -184,14 +186,17 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 		setting_types.push_back(LogicalType::VARCHAR);
 		setting_values.push_back(value.IsNull() ? Value(LogicalType::VARCHAR) : Value(value.ToString()));
 	}
-	ArrowSchema settings_schema;
-	ArrowArray settings;
-	ExportRow(context, setting_types, setting_names, setting_values, settings_schema, settings);
+	ArrowSchemaWrapper settings_schema;
+	ArrowArrayWrapper settings;
+	ExportRow(context, setting_types, setting_names, setting_values, settings_schema.arrow_schema,
+	          settings.arrow_array);
 
 	auto output_schema = make_uniq<ArrowSchemaWrapper>();
 	char *error = nullptr;
 	uint32_t flags = Settings::Get<EnableExternalAccessSetting>(context) ? 0 : VGI_EXEC_NO_EXTERNAL_ACCESS;
-	auto bind = Api().bind(info.function, flags, &input_schema, &args_schema, &args, &settings_schema, &settings,
+	// Rust moves the five structs out (leaving them released) on every path.
+	auto bind = Api().bind(info.function, flags, &input_schema.arrow_schema, &args_schema.arrow_schema,
+	                       &args.arrow_array, &settings_schema.arrow_schema, &settings.arrow_array,
 	                       &output_schema->arrow_schema, &error);
 	if (!bind) {
 		string message = error ? string(error) : string("unknown error");

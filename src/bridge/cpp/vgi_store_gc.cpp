@@ -54,13 +54,15 @@ static unique_ptr<GlobalTableFunctionState> Init(ClientContext &context, TableFu
 	auto &bind = input.bind_data->Cast<StoreGcBind>();
 	auto state = make_uniq<StoreGcState>();
 	state->arrow_schema = make_uniq<ArrowSchemaWrapper>();
-	ArrowArray array;
+	// Released by the wrapper should the import throw before the reader owns it.
+	ArrowArrayWrapper array;
 	char *error = nullptr;
-	if (Api().store_gc(bind.registry, bind.ttl_seconds, &state->arrow_schema->arrow_schema, &array, &error) != 0) {
+	if (Api().store_gc(bind.registry, bind.ttl_seconds, &state->arrow_schema->arrow_schema, &array.arrow_array,
+	                   &error) != 0) {
 		ThrowRustError("vgi_store_gc", "collect", error);
 	}
 	state->schema = ImportSchema(context, state->arrow_schema->arrow_schema);
-	state->reader = make_uniq<ArrowBatchReader>(context, array);
+	state->reader = make_uniq<ArrowBatchReader>(context, array.arrow_array);
 	return std::move(state);
 }
 
