@@ -682,3 +682,23 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod cpp_tests {
+    use std::ffi::{c_char, c_int, CStr};
+
+    extern "C" {
+        fn vgi_selftest_moved_child_outlives_batch(message: *mut c_char, len: usize) -> c_int;
+    }
+
+    #[test]
+    fn a_child_moved_out_of_a_gathered_batch_outlives_it() {
+        let mut message = [0 as c_char; 512];
+        // SAFETY: the C++ check writes at most `len` bytes into `message`.
+        let status =
+            unsafe { vgi_selftest_moved_child_outlives_batch(message.as_mut_ptr(), message.len()) };
+        // SAFETY: NUL-terminated by snprintf (or all zero).
+        let message = unsafe { CStr::from_ptr(message.as_ptr()) };
+        assert_eq!(status, 0, "{}", message.to_string_lossy());
+    }
+}
