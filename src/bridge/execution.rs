@@ -19,7 +19,7 @@ use crate::Result;
 
 /// What binding one call produced; shared by its executions.
 pub(crate) struct BoundCall {
-    pub(crate) function: &'static RegisteredFunction,
+    pub(crate) function: Arc<RegisteredFunction>,
     store: Arc<BufferingStore>,
     input_schema: WireSchema,
     pub(crate) output_schema: SchemaRef,
@@ -37,7 +37,7 @@ impl BoundCall {
     /// `external_access` is DuckDB's `enable_external_access` (without it,
     /// only the vgi-worker beside the extension may be started).
     pub(crate) fn bind(
-        function: &'static RegisteredFunction,
+        function: Arc<RegisteredFunction>,
         input_schema: WireSchema,
         arguments: Arguments,
         settings: Settings,

@@ -83,6 +83,7 @@ type Err = *mut *mut c_char;
 pub(crate) struct VgiApi {
     registry_len: unsafe extern "C" fn(*const Registry) -> usize,
     registry_get: unsafe extern "C" fn(*const Registry, usize) -> *const Fn,
+    registry_free: unsafe extern "C" fn(*mut Registry),
     registry_setting_count: unsafe extern "C" fn(*const Registry) -> usize,
     registry_setting_name: unsafe extern "C" fn(*const Registry, usize) -> VgiStr,
     registry_setting_description: unsafe extern "C" fn(*const Registry, usize) -> VgiStr,
@@ -143,6 +144,7 @@ pub(crate) struct VgiApi {
 pub(crate) static API: VgiApi = VgiApi {
     registry_len,
     registry_get,
+    registry_free,
     registry_setting_count,
     registry_setting_name,
     registry_setting_description,
@@ -177,7 +179,7 @@ extern "C-unwind" {
     pub(crate) fn vgi_bridge_init(
         loader: *mut c_void,
         api: *const VgiApi,
-        registry: *const Registry,
+        registry: *mut Registry,
         load_error: *const c_char,
     );
 }
@@ -201,7 +203,16 @@ unsafe extern "C" fn registry_len(registry: *const Registry) -> usize {
 
 unsafe extern "C" fn registry_get(registry: *const Registry, index: usize) -> *const Fn {
     // SAFETY: C++ passes the registry it was given at init, and an index below its length.
-    &unsafe { &*registry }.functions[index]
+    Arc::as_ptr(&unsafe { &*registry }.functions[index])
+}
+
+/// Frees a registry C++ was given at init, once the database that loaded
+/// it closes (bound calls still running keep their functions alive).
+unsafe extern "C" fn registry_free(registry: *mut Registry) {
+    if !registry.is_null() {
+        // SAFETY: produced by Box::into_raw in init_extension, freed once by C++.
+        quietly(|| drop(unsafe { Box::from_raw(registry) }));
+    }
 }
 
 /// Removes orphaned state older than `ttl_seconds`; reports it as a batch
@@ -295,7 +306,7 @@ unsafe extern "C" fn registry_setting_defaults(
 
 /// The settings row C++ passes at bind: one VARCHAR column per setting.
 unsafe extern "C" fn fn_name(f: *const Fn) -> VgiStr {
-    // SAFETY: `f` comes from registry_get; the registry lives forever.
+    // SAFETY: `f` comes from registry_get; its registry outlives DuckDB's use of it.
     VgiStr::new(&unsafe { &*f }.name)
 }
 
@@ -433,8 +444,12 @@ unsafe extern "C" fn bind(
         let arguments = Arguments::from_batch(unsafe { read_batch(args, &args_schema) }?)?;
         let settings_schema = read_schema(settings_schema)?;
         let settings = Settings::from_row(&unsafe { read_batch(settings, &settings_schema) }?)?;
-        // SAFETY: `f` comes from registry_get; the registry lives forever.
-        let function = unsafe { &*f };
+        // SAFETY: `f` comes from registry_get (Arc::as_ptr), and the registry
+        // holding that Arc is alive while DuckDB binds: one more reference.
+        let function = unsafe {
+            Arc::increment_strong_count(f);
+            Arc::from_raw(f)
+        };
         let external_access = flags & EXEC_NO_EXTERNAL_ACCESS == 0;
         let call = BoundCall::bind(function, input_schema, arguments, settings, external_access)?;
         // SAFETY: C++ passes a writable, uninitialised schema.

@@ -19,9 +19,11 @@ pub(crate) struct RegisteredFunction {
     pub(crate) store: Result<Arc<BufferingStore>, String>,
 }
 
-/// The functions an extension registers with DuckDB, and the store they share.
+/// The functions an extension registers with DuckDB, and the store they
+/// share. Each database that loads the extension owns one (C++ frees it when
+/// the database closes); bound calls keep the functions they use alive.
 pub struct Registry {
-    pub(crate) functions: Vec<RegisteredFunction>,
+    pub(crate) functions: Vec<Arc<RegisteredFunction>>,
     pub(crate) settings: Vec<SettingSpec>,
     store: Result<Arc<BufferingStore>, String>,
     load_error: Option<String>,
@@ -47,7 +49,7 @@ impl Registry {
         let mut registered = Vec::new();
         for (position, function) in functions.into_iter().enumerate() {
             match describe(function, &store) {
-                Ok(f) => registered.push(f),
+                Ok(f) => registered.push(Arc::new(f)),
                 Err(e) => {
                     load_error.get_or_insert(format!("function #{}: {e}", position + 1));
                 }
@@ -212,7 +214,7 @@ fn signature_order(mut params: Vec<ArgSpec>) -> Vec<ArgSpec> {
 }
 
 /// Every function must take exactly one TABLE argument.
-fn validate(functions: &[RegisteredFunction]) -> Result<(), String> {
+fn validate(functions: &[Arc<RegisteredFunction>]) -> Result<(), String> {
     for f in functions {
         let tables = f
             .params

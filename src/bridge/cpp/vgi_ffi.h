@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string>
+
+#include "duckdb/common/vector.hpp"
+
 #include "duckdb/common/arrow/arrow.hpp"
 
 extern "C" {
@@ -55,6 +59,8 @@ struct VgiApi {
 	// Registry: the functions one extension registers.
 	size_t (*registry_len)(const VgiRegistry *registry);
 	const VgiFunction *(*registry_get)(const VgiRegistry *registry, size_t index);
+	//! Frees a registry given to vgi_bridge_init (once, when its database closes).
+	void (*registry_free)(VgiRegistry *registry);
 	// The DuckDB settings the extension declares.
 	size_t (*registry_setting_count)(const VgiRegistry *registry);
 	VgiStr (*registry_setting_name)(const VgiRegistry *registry, size_t index);
@@ -120,13 +126,31 @@ struct VgiApi {
 	void (*producer_free)(VgiProducer *producer);
 };
 
-// Implemented in C++: registers the registry's functions with DuckDB. Throws
-// a DuckDB exception on failure (called through Rust's "C-unwind" ABI).
-void vgi_bridge_init(void *extension_loader, const VgiApi *api, const VgiRegistry *registry,
-                     const char *load_error);
+// Implemented in C++: registers the registry's functions with DuckDB, which
+// owns the registry from then on (freed with registry_free, also when this
+// fails). Throws a DuckDB exception on failure (called through Rust's
+// "C-unwind" ABI).
+void vgi_bridge_init(void *extension_loader, const VgiApi *api, VgiRegistry *registry, const char *load_error);
 }
 
 namespace vgi {
-//! The Rust side, set once by vgi_bridge_init.
+//! The Rust side, set by vgi_bridge_init.
 const VgiApi &Api();
+
+//! One database's Rust registry: the functions registered in it and the
+//! store info hold it, and the last of them (when the database closes)
+//! frees it. Nothing of it is shared with another database.
+struct RegistryHandle {
+	explicit RegistryHandle(VgiRegistry *registry_p) : registry(registry_p) {
+	}
+	~RegistryHandle() {
+		Api().registry_free(registry);
+	}
+	RegistryHandle(const RegistryHandle &) = delete;
+	RegistryHandle &operator=(const RegistryHandle &) = delete;
+
+	VgiRegistry *registry;
+	//! The names of the settings registered for it, read at bind.
+	duckdb::vector<std::string> setting_names;
+};
 } // namespace vgi

@@ -14,12 +14,11 @@
 
 namespace vgi {
 
-static const VgiApi *api = nullptr;
-//! The names of the settings this extension registered.
-static vector<string> setting_names;
+//! The same table on every LOAD (Rust's static API of this library).
+static atomic<const VgiApi *> api {nullptr};
 
 const VgiApi &Api() {
-	return *api;
+	return *api.load(std::memory_order_acquire);
 }
 
 static string ToString(VgiStr s) {
@@ -36,9 +35,13 @@ struct Parameter {
 };
 
 struct FunctionInfo : public TableFunctionInfo {
-	FunctionInfo(const VgiFunction *function_p, string name_p, uint32_t flags_p, vector<Parameter> parameters_p)
-	    : function(function_p), name(std::move(name_p)), flags(flags_p), parameters(std::move(parameters_p)) {
+	FunctionInfo(shared_ptr<RegistryHandle> registry_p, const VgiFunction *function_p, string name_p, uint32_t flags_p,
+	             vector<Parameter> parameters_p)
+	    : registry(std::move(registry_p)), function(function_p), name(std::move(name_p)), flags(flags_p),
+	      parameters(std::move(parameters_p)) {
 	}
+	//! The registry `function` belongs to (this database's).
+	shared_ptr<RegistryHandle> registry;
 	const VgiFunction *function;
 	string name;
 	uint32_t flags;
@@ -180,6 +183,7 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 
 	vector<LogicalType> setting_types;
 	vector<Value> setting_values;
+	auto &setting_names = info.registry->setting_names;
 	for (auto &name : setting_names) {
 		Value value;
 		context.TryGetCurrentSetting(Identifier(name), value);
@@ -260,7 +264,8 @@ static void CheckWorkerCommand(ClientContext &context, SetScope scope, Value &pa
 }
 
 //! Registers the extension's settings with their types and defaults.
-static void RegisterSettings(DatabaseInstance &db, const VgiRegistry *registry) {
+static void RegisterSettings(DatabaseInstance &db, RegistryHandle &handle) {
+	auto registry = handle.registry;
 	ArrowSchemaWrapper schema;
 	ArrowArrayWrapper defaults;
 	char *error = nullptr;
@@ -277,11 +282,12 @@ static void RegisterSettings(DatabaseInstance &db, const VgiRegistry *registry) 
 			auto check = name == WORKER_COMMAND_SETTING ? CheckWorkerCommand : nullptr;
 			config.AddExtensionOption(Identifier(name), description, declared.types[i], declared.defaults[i], check);
 		}
-		setting_names.push_back(name);
+		handle.setting_names.push_back(name);
 	}
 }
 
-static TableFunction MakeTableFunction(DatabaseInstance &db, const VgiFunction *fn, FunctionDescription &description) {
+static TableFunction MakeTableFunction(DatabaseInstance &db, const shared_ptr<RegistryHandle> &registry,
+                                       const VgiFunction *fn, FunctionDescription &description) {
 	auto name = ToString(Api().fn_name(fn));
 	auto flags = Api().fn_flags(fn);
 	auto parameters = ReadParameters(db, fn, name);
@@ -306,7 +312,7 @@ static TableFunction MakeTableFunction(DatabaseInstance &db, const VgiFunction *
 	}
 	TableFunction function(Identifier(name), signature, nullptr, nullptr);
 	function.bind_operator = BindBuffering;
-	function.function_info = make_shared_ptr<FunctionInfo>(fn, name, flags, std::move(parameters));
+	function.function_info = make_shared_ptr<FunctionInfo>(registry, fn, name, flags, std::move(parameters));
 
 	description.description = ToString(Api().fn_description(fn));
 	for (idx_t i = 0; i < Api().fn_example_count(fn); i++) {
@@ -317,10 +323,13 @@ static TableFunction MakeTableFunction(DatabaseInstance &db, const VgiFunction *
 
 } // namespace vgi
 
-extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, const VgiRegistry *registry,
+extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, VgiRegistry *registry,
                                 const char *load_error) {
 	using namespace duckdb;
-	vgi::api = api;
+	vgi::api.store(api, std::memory_order_release);
+	// Owned from here on: freed with the last function of this database, or
+	// right away when loading fails.
+	auto handle = make_shared_ptr<vgi::RegistryHandle>(registry);
 	if (load_error) {
 		throw IOException("vgi: %s", load_error);
 	}
@@ -328,11 +337,11 @@ extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, const
 	auto &db = loader.GetDatabaseInstance();
 	vgi::RegisterProjectionPushdown(db);
 	vgi::RegisterOperatorExtension(db);
-	vgi::RegisterSettings(db, registry);
-	vgi::RegisterStoreGc(loader, registry);
+	vgi::RegisterSettings(db, *handle);
+	vgi::RegisterStoreGc(loader, handle);
 	for (idx_t i = 0; i < api->registry_len(registry); i++) {
 		FunctionDescription description;
-		auto function = vgi::MakeTableFunction(db, api->registry_get(registry, i), description);
+		auto function = vgi::MakeTableFunction(db, handle, api->registry_get(registry, i), description);
 		CreateTableFunctionInfo info(std::move(function));
 		info.descriptions.push_back(std::move(description));
 		loader.RegisterFunction(std::move(info));

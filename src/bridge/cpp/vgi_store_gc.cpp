@@ -14,13 +14,13 @@ namespace vgi {
 static constexpr const char *TTL_SETTING = "vgi_orphan_ttl_seconds";
 
 struct StoreGcInfo : public TableFunctionInfo {
-	explicit StoreGcInfo(const VgiRegistry *registry_p) : registry(registry_p) {
+	explicit StoreGcInfo(shared_ptr<RegistryHandle> registry_p) : registry(std::move(registry_p)) {
 	}
-	const VgiRegistry *registry;
+	shared_ptr<RegistryHandle> registry;
 };
 
 struct StoreGcBind : public TableFunctionData {
-	const VgiRegistry *registry = nullptr;
+	shared_ptr<RegistryHandle> registry;
 	int64_t ttl_seconds = 0;
 };
 
@@ -57,7 +57,7 @@ static unique_ptr<GlobalTableFunctionState> Init(ClientContext &context, TableFu
 	// Released by the wrapper should the import throw before the reader owns it.
 	ArrowArrayWrapper array;
 	char *error = nullptr;
-	if (Api().store_gc(bind.registry, bind.ttl_seconds, &state->arrow_schema->arrow_schema, &array.arrow_array,
+	if (Api().store_gc(bind.registry->registry, bind.ttl_seconds, &state->arrow_schema->arrow_schema, &array.arrow_array,
 	                   &error) != 0) {
 		ThrowRustError("vgi_store_gc", "collect", error);
 	}
@@ -75,10 +75,10 @@ static void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &o
 	state.reader->Emit(state.schema, output);
 }
 
-void RegisterStoreGc(ExtensionLoader &loader, const VgiRegistry *registry) {
+void RegisterStoreGc(ExtensionLoader &loader, shared_ptr<RegistryHandle> registry) {
 	TableFunction function(Identifier("vgi_store_gc"), {}, Scan, Bind, Init);
 	function.GetSignature().AddKeywordOnly(Identifier("ttl_seconds"), LogicalType::BIGINT, Value(LogicalType::BIGINT));
-	function.function_info = make_shared_ptr<StoreGcInfo>(registry);
+	function.function_info = make_shared_ptr<StoreGcInfo>(std::move(registry));
 	CreateTableFunctionInfo info(std::move(function));
 	FunctionDescription description;
 	description.description = "Removes the VGI store state of executions whose process died, once older than "
