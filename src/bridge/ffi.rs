@@ -216,7 +216,8 @@ unsafe extern "C" fn registry_free(registry: *mut Registry) {
 }
 
 /// Removes orphaned state older than `ttl_seconds`; reports it as a batch
-/// (execution_id VARCHAR, age_seconds DOUBLE, bytes BIGINT).
+/// (execution_id VARCHAR, age_seconds DOUBLE, bytes BIGINT, error VARCHAR:
+/// why it could not be removed, NULL when it was).
 unsafe extern "C" fn store_gc(
     registry: *const Registry,
     ttl_seconds: i64,
@@ -251,10 +252,12 @@ fn orphans_batch(orphans: &[Orphan]) -> Result<RecordBatch> {
             .iter()
             .map(|o| i64::try_from(o.bytes).unwrap_or(i64::MAX)),
     );
+    let errors = StringArray::from_iter(orphans.iter().map(|o| o.error.as_deref()));
     Ok(RecordBatch::try_from_iter([
         ("execution_id", Arc::new(ids) as ArrayRef),
         ("age_seconds", Arc::new(ages)),
         ("bytes", Arc::new(bytes)),
+        ("error", Arc::new(errors)),
     ])?)
 }
 

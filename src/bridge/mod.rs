@@ -48,8 +48,15 @@ fn collect_orphans_at_load(registry: &Registry) {
         return;
     };
     let ttl = std::time::Duration::from_secs(registry::DEFAULT_ORPHAN_TTL_SECONDS.unsigned_abs());
-    if let Err(e) = store.collect_orphans(ttl) {
-        eprintln!("vgi: could not remove orphaned state from the store: {e}");
+    match store.collect_orphans(ttl) {
+        Ok(orphans) => {
+            for orphan in orphans {
+                if let Some(e) = orphan.error {
+                    eprintln!("vgi: could not remove orphaned state from the store: {e}");
+                }
+            }
+        }
+        Err(e) => eprintln!("vgi: could not remove orphaned state from the store: {e}"),
     }
 }
 

@@ -101,6 +101,24 @@ pub(crate) fn publish_noreplace(tmp: &Path, dest: &Path) -> Result<bool> {
     }
 }
 
+/// Move the directory `from` to `to` unless `to` exists (`Ok(false)`, leaving
+/// `from` in place).
+pub(crate) fn rename_dir_noreplace(from: &Path, to: &Path) -> std::io::Result<bool> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    match rename_noreplace(from, to) {
+        Ok(()) => return Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => return Err(e),
+        Err(_) => {}
+    }
+    // rename(2) replaces only an empty directory, and `from` is never empty.
+    match fs::rename(from, to) {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
     use std::ffi::CString;

@@ -70,7 +70,7 @@ struct VgiApi {
 	                                 char **error);
 	void (*error_free)(char *error);
 	//! Removes orphaned state older than `ttl_seconds`, reported as a struct
-	//! array (execution_id, age_seconds, bytes) with its schema.
+	//! array (execution_id, age_seconds, bytes, error) with its schema.
 	int (*store_gc)(const VgiRegistry *registry, int64_t ttl_seconds, ArrowSchema *out_schema, ArrowArray *out,
 	                char **error);
 

@@ -1,6 +1,6 @@
 // vgi_store_gc(): removes the store state of processes that died mid-query
 // (older than vgi_orphan_ttl_seconds, or `ttl_seconds := n`) and returns
-// what it removed.
+// what it removed, and what it could not remove with the reason (`error`).
 #include "duckdb.hpp"
 #include "duckdb/function/table_function.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
@@ -45,8 +45,8 @@ static unique_ptr<FunctionData> Bind(ClientContext &context, TableFunctionBindIn
 	if (result->ttl_seconds < 0) {
 		throw BinderException("vgi_store_gc: ttl_seconds must be >= 0, got %lld", result->ttl_seconds);
 	}
-	return_types = {LogicalType::VARCHAR, LogicalType::DOUBLE, LogicalType::BIGINT};
-	names = {Identifier("execution_id"), Identifier("age_seconds"), Identifier("bytes")};
+	return_types = {LogicalType::VARCHAR, LogicalType::DOUBLE, LogicalType::BIGINT, LogicalType::VARCHAR};
+	names = {Identifier("execution_id"), Identifier("age_seconds"), Identifier("bytes"), Identifier("error")};
 	return std::move(result);
 }
 
