@@ -160,7 +160,12 @@ impl Execution {
         // worker that opened it, as it owns the query.
         let execution_id = match &remote {
             Some(remote) => {
-                call.store.claim(remote.execution_id())?;
+                if let Err(e) = call.store.claim(remote.execution_id()) {
+                    // The worker already stored the bind: remove it again.
+                    remote.end();
+                    call.store.clear(remote.execution_id()).ok();
+                    return Err(e);
+                }
                 remote.execution_id().to_vec()
             }
             None => new_execution_id()?,
