@@ -9,6 +9,7 @@
 #include "duckdb/main/client_context_state.hpp"
 #include "duckdb/main/settings.hpp"
 #include "duckdb/planner/expression/bound_reference_expression.hpp"
+#include "duckdb/common/vector_operations/vector_operations.hpp"
 
 namespace vgi {
 
@@ -49,9 +50,59 @@ static void DrainLogs(ClientContext &context, VgiExec *exec) {
 }
 
 BoundCall::BoundCall(const VgiFunction *function_p, string name_p, uint32_t flags_p, VgiBind *bind_p,
-                     unique_ptr<ArrowSchemaWrapper> output_schema_p, ImportedSchema output_p)
+                     unique_ptr<ArrowSchemaWrapper> output_schema_p, ImportedSchema output_p,
+                     vector<LogicalType> types_p)
     : function(function_p), name(std::move(name_p)), flags(flags_p), bind(bind_p),
-      output_schema(std::move(output_schema_p)), output(std::move(output_p)) {
+      output_schema(std::move(output_schema_p)), output(std::move(output_p)), types(std::move(types_p)) {
+}
+
+//! Whether two Arrow fields have the same type: format, children (with their
+//! names) and dictionary.
+static bool SameArrowType(const ArrowSchema &a, const ArrowSchema &b) {
+	if (string(a.format) != string(b.format) || a.n_children != b.n_children ||
+	    (a.dictionary == nullptr) != (b.dictionary == nullptr)) {
+		return false;
+	}
+	for (int64_t i = 0; i < a.n_children; i++) {
+		auto &x = *a.children[i];
+		auto &y = *b.children[i];
+		if (string(x.name ? x.name : "") != string(y.name ? y.name : "") || !SameArrowType(x, y)) {
+			return false;
+		}
+	}
+	return !a.dictionary || SameArrowType(*a.dictionary, *b.dictionary);
+}
+
+vector<LogicalType> RestoredTypes(ClientContext &context, const ArrowSchema &output_arrow,
+                                  const ImportedSchema &output, const vector<LogicalType> &input_types,
+                                  const vector<string> &input_names) {
+	ArrowSchemaWrapper exported;
+	ExportSchema(context, input_types, input_names, exported.arrow_schema);
+	// What each input column's type becomes through Arrow.
+	auto through_arrow = ImportSchema(context, exported.arrow_schema).types;
+	auto types = output.types;
+	if (NumericCast<idx_t>(output_arrow.n_children) != types.size()) {
+		return types;
+	}
+	auto restorable = [&](idx_t output_column, idx_t input_column) {
+		return input_column < input_types.size() && input_types[input_column] != through_arrow[input_column] &&
+		       output.names[output_column] == input_names[input_column] &&
+		       SameArrowType(*output_arrow.children[output_column], *exported.arrow_schema.children[input_column]);
+	};
+	for (idx_t i = 0; i < types.size(); i++) {
+		// The input column at the same position first (names may repeat).
+		if (restorable(i, i)) {
+			types[i] = input_types[i];
+			continue;
+		}
+		for (idx_t j = 0; j < input_types.size(); j++) {
+			if (restorable(i, j)) {
+				types[i] = input_types[j];
+				break;
+			}
+		}
+	}
+	return types;
 }
 
 BoundCall::~BoundCall() {
@@ -373,7 +424,54 @@ public:
 	}
 	VgiProducer *producer = nullptr;
 	unique_ptr<ArrowBatchReader> reader;
+	//! The produced columns as imported, when some are cast to a restored type.
+	DataChunk imported;
 };
+
+//! The produced columns (all, or the projected ones).
+static vector<idx_t> ProducedColumns(const BoundCall &call, const vector<idx_t> &projection) {
+	if (!projection.empty()) {
+		return projection;
+	}
+	vector<idx_t> all;
+	for (idx_t i = 0; i < call.types.size(); i++) {
+		all.push_back(i);
+	}
+	return all;
+}
+
+//! Emits the reader's next rows into `chunk`; columns of a restored type
+//! are emitted as imported, then cast.
+static void EmitRows(ClientContext &context, const BoundCall &call, const vector<idx_t> &projection,
+                     VgiLocalSourceState &lstate, DataChunk &chunk) {
+	auto columns = ProducedColumns(call, projection);
+	bool restored = false;
+	for (auto column : columns) {
+		restored = restored || call.IsRestored(column);
+	}
+	if (!restored) {
+		lstate.reader->Emit(call.output, chunk, projection);
+		return;
+	}
+	if (lstate.imported.ColumnCount() == 0) {
+		vector<LogicalType> types;
+		for (auto column : columns) {
+			types.push_back(call.output.types[column]);
+		}
+		lstate.imported.Initialize(context, types);
+	}
+	lstate.reader->Emit(call.output, lstate.imported, projection);
+	auto count = lstate.imported.size();
+	chunk.Reset();
+	for (idx_t i = 0; i < columns.size(); i++) {
+		if (call.IsRestored(columns[i])) {
+			VectorOperations::Cast(context, lstate.imported.data[i], chunk.data[i], count);
+		} else {
+			chunk.data[i].Reference(lstate.imported.data[i]);
+		}
+	}
+	chunk.SetCardinality(count);
+}
 
 unique_ptr<GlobalSourceState> PhysicalVgiBuffering::GetGlobalSourceState(ClientContext &context) const {
 	auto &sink = sink_state->Cast<VgiGlobalSinkState>();
@@ -392,7 +490,7 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 	auto &lstate = input.local_state.Cast<VgiLocalSourceState>();
 	while (true) {
 		if (lstate.reader && !lstate.reader->Finished()) {
-			lstate.reader->Emit(call->output, chunk, projection);
+			EmitRows(context.client, *call, projection, lstate, chunk);
 			return SourceResultType::HAVE_MORE_OUTPUT;
 		}
 		lstate.reader.reset();
@@ -442,7 +540,7 @@ vector<idx_t> LogicalVgiBuffering::OutputColumns() const {
 		return projection;
 	}
 	vector<idx_t> all;
-	for (idx_t i = 0; i < call->output.types.size(); i++) {
+	for (idx_t i = 0; i < call->types.size(); i++) {
 		all.push_back(i);
 	}
 	return all;
@@ -463,7 +561,7 @@ vector<TableIndex> LogicalVgiBuffering::GetTableIndex() const {
 void LogicalVgiBuffering::ResolveTypes() {
 	types.clear();
 	for (auto column : OutputColumns()) {
-		types.push_back(call->output.types[column]);
+		types.push_back(call->types[column]);
 	}
 }
 

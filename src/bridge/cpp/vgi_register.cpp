@@ -229,8 +229,15 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 	for (idx_t i = 0; i < output.names.size(); i++) {
 		return_names.emplace_back(i < aliases.size() ? aliases[i] : Identifier(output.names[i]));
 	}
+	vector<LogicalType> types;
+	try {
+		types = RestoredTypes(context, output_schema->arrow_schema, output, input.input_table_types, input_names);
+	} catch (...) {
+		Api().bind_free(bind);
+		throw;
+	}
 	auto call = make_shared_ptr<BoundCall>(info.function, info.name, info.flags, bind, std::move(output_schema),
-	                                       std::move(output));
+	                                       std::move(output), std::move(types));
 
 	auto op = make_uniq<LogicalVgiBuffering>(bind_index, std::move(call));
 	auto child = std::move(*input.input_plan);
