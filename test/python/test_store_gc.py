@@ -5,7 +5,6 @@ vgi_store_gc(), while the state of live processes is never touched.
 
 Usage: test_store_gc.py EXTENSION   (TMPDIR: a private, empty directory)
 """
-import fcntl
 import glob
 import json
 import os
@@ -33,8 +32,18 @@ def executions():
     return sorted(os.path.basename(p) for p in glob.glob(os.path.join(STORE, "*")))
 
 
-# Owner files this process holds locked, as a live owner does.
+# Processes that hold an execution's owner lock, as a live owner does (in a
+# process of their own: closing any descriptor of a file drops the POSIX
+# locks of the whole process, and DuckDB in this process opens the file).
 LOCKS = []
+
+HOLD_LOCK = (
+    "import fcntl, sys\n"
+    "f = open(sys.argv[1], 'r+')\n"
+    "fcntl.lockf(f, fcntl.LOCK_SH, 1, 0)  # byte 0, shared\n"
+    "print('locked', flush=True)\n"
+    "sys.stdin.read()\n"
+)
 
 
 def fake_execution(exec_hex, live, age_seconds):
@@ -43,17 +52,23 @@ def fake_execution(exec_hex, live, age_seconds):
     os.makedirs(os.path.join(path, "log"), exist_ok=True)
     with open(os.path.join(path, "log", "00000000000000000000.bin"), "wb") as f:
         f.write(b"x" * 1000)
-    owner = open(os.path.join(path, "owner"), "w+")
-    # The pid is informational only: a dead owner's may even be a live process.
-    owner.write(f"{os.getpid()}\n")
-    owner.flush()
+    owner = os.path.join(path, "owner")
+    with open(owner, "w") as f:
+        # The pid is informational only: a dead owner's may even be a live process.
+        f.write(f"{os.getpid()}\n")
     if live:
-        fcntl.lockf(owner, fcntl.LOCK_SH, 1, 0)  # byte 0, as an owner does
-        LOCKS.append(owner)
-    else:
-        owner.close()
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, owner],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline().strip() == "locked"
+        LOCKS.append(holder)
     then = time.time() - age_seconds
     os.utime(path, (then, then))
+
+
+def release_lock():
+    holder = LOCKS.pop()
+    holder.stdin.close()
+    holder.wait()
 
 
 def check_load_removes_only_old_dead_state():
@@ -70,7 +85,7 @@ def check_load_removes_only_old_dead_state():
     assert executions() == ["aa03"], executions()
     con.execute("SET vgi_orphan_ttl_seconds = 0")
     assert con.execute("SELECT count(*) FROM vgi_store_gc()").fetchall() == [(0,)]
-    LOCKS.pop().close()
+    release_lock()
     assert con.execute("SELECT execution_id, error FROM vgi_store_gc()").fetchall() == [("aa03", None)]
     assert executions() == []
     print("  load and vgi_store_gc(): removed old state of dead owners only")
