@@ -106,6 +106,8 @@ test-python: release venv
 	TMPDIR=$(TEST_TMPDIR)-gc $(PY) test/python/test_store_gc.py $(EXTENSION)
 	rm -rf $(TEST_TMPDIR)-stress && mkdir -p $(TEST_TMPDIR)-stress
 	TMPDIR=$(TEST_TMPDIR)-stress $(PY) test/python/test_concurrency.py $(EXTENSION)
+	rm -rf $(TEST_TMPDIR)-databases && mkdir -p $(TEST_TMPDIR)-databases
+	TMPDIR=$(TEST_TMPDIR)-databases $(PY) test/python/test_databases.py $(EXTENSION)
 	rm -rf $(TEST_TMPDIR)-faults && mkdir -p $(TEST_TMPDIR)-faults
 	TMPDIR=$(TEST_TMPDIR)-faults $(PY) test/python/test_faults.py $(EXTENSION)
 	rm -rf $(TEST_TMPDIR)-ooc && mkdir -p $(TEST_TMPDIR)-ooc

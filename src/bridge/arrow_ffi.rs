@@ -53,13 +53,8 @@ fn normalize(field: &Field) -> Field {
     field.clone().with_data_type(data_type)
 }
 
-/// Takes ownership of the schema at `ptr` (leaving it released).
-///
-/// # Safety
-/// `ptr` must point to a valid, unreleased Arrow C schema.
-pub(crate) unsafe fn import_schema(ptr: *mut FFI_ArrowSchema) -> Result<WireSchema> {
-    // SAFETY: guaranteed by the caller.
-    let ffi = unsafe { FFI_ArrowSchema::from_raw(ptr) };
+/// The schema of an owned C schema (released when `ffi` drops).
+pub(crate) fn read_schema(ffi: FFI_ArrowSchema) -> Result<WireSchema> {
     Ok(WireSchema::new(Schema::try_from(&ffi)?))
 }
 
@@ -73,6 +68,16 @@ pub(crate) unsafe fn import_batch(
 ) -> Result<RecordBatch> {
     // SAFETY: guaranteed by the caller.
     let ffi = unsafe { FFI_ArrowArray::from_raw(ptr) };
+    // SAFETY: as above.
+    unsafe { read_batch(ffi, schema) }
+}
+
+/// The batch of an owned C struct array (released once its buffers are no
+/// longer referenced, also when this fails).
+///
+/// # Safety
+/// `ffi` must be a valid Arrow C array of `schema`'s wire layout.
+pub(crate) unsafe fn read_batch(ffi: FFI_ArrowArray, schema: &WireSchema) -> Result<RecordBatch> {
     let struct_type = DataType::Struct(schema.wire.fields().clone());
     // SAFETY: the producer (DuckDB) exported this array for this schema.
     let data = unsafe { from_ffi_and_data_type(ffi, struct_type) }?;

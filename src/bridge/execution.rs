@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 
 use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
-use super::subprocess::{pool_for, Remote, RemoteBind};
+use super::subprocess::{check_sandbox, pool_for, Remote, RemoteBind};
 use crate::sdk::{
     check_arguments, ArgSpec, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings,
     TableProducer,
@@ -19,7 +19,7 @@ use crate::Result;
 
 /// What binding one call produced; shared by its executions.
 pub(crate) struct BoundCall {
-    pub(crate) function: &'static RegisteredFunction,
+    pub(crate) function: Arc<RegisteredFunction>,
     store: Arc<BufferingStore>,
     input_schema: WireSchema,
     pub(crate) output_schema: SchemaRef,
@@ -34,14 +34,18 @@ pub(crate) struct BoundCall {
 impl BoundCall {
     /// Checks the arguments against the function's specs and runs `on_bind`,
     /// in this process or, in subprocess execution, in a worker.
+    /// `external_access` is DuckDB's `enable_external_access` (without it,
+    /// only the vgi-worker beside the extension may be started).
     pub(crate) fn bind(
-        function: &'static RegisteredFunction,
+        function: Arc<RegisteredFunction>,
         input_schema: WireSchema,
         arguments: Arguments,
         settings: Settings,
+        external_access: bool,
     ) -> Result<Self> {
         let store = function.store.clone().map_err(Error::InvalidArgument)?;
-        let (output_schema, opaque_data, remote) = match pool_for(&settings, &store)? {
+        let pool = pool_for(&settings, &store, external_access)?;
+        let (output_schema, opaque_data, remote) = match pool {
             Some(pool) => {
                 let remote = RemoteBind::bind(
                     pool,
@@ -128,10 +132,14 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Execution {
+    /// Starts one execution of `call`; `external_access` is DuckDB's
+    /// `enable_external_access` (without it, only the vgi-worker beside the
+    /// extension may be started).
     pub(crate) fn start(
         call: Arc<BoundCall>,
         interrupt: Interrupt,
         debug_logs: bool,
+        external_access: bool,
         projection: Option<Vec<usize>>,
     ) -> Result<Self> {
         let produced_schema = match &projection {
@@ -140,7 +148,11 @@ impl Execution {
         };
         let logs: Arc<Mutex<Vec<String>>> = Arc::default();
         let remote = match &call.remote {
-            Some(bound) => Some(Remote::start(bound, projection.as_deref(), logs.clone())?),
+            Some(bound) => {
+                // A call bound before external access was disabled.
+                check_sandbox(&call.settings, external_access)?;
+                Some(Remote::start(bound, projection.as_deref(), logs.clone())?)
+            }
             None => None,
         };
         // In process, the store claims the execution for this process at
@@ -148,10 +160,15 @@ impl Execution {
         // worker that opened it, as it owns the query.
         let execution_id = match &remote {
             Some(remote) => {
-                call.store.claim(remote.execution_id())?;
+                if let Err(e) = call.store.claim(remote.execution_id()) {
+                    // The worker already stored the bind: remove it again.
+                    remote.end();
+                    call.store.clear(remote.execution_id()).ok();
+                    return Err(e);
+                }
                 remote.execution_id().to_vec()
             }
-            None => new_execution_id(),
+            None => new_execution_id()?,
         };
         let exec = Execution {
             call,
@@ -288,6 +305,15 @@ impl Execution {
             remote.end();
         }
         self.call.store.clear(&self.execution_id)
+    }
+}
+
+impl Drop for Execution {
+    /// The interrupt's probe reads the query's DuckDB context, which may go
+    /// away once the execution ended: clones of `params.interrupt` that a
+    /// function kept must not reach it.
+    fn drop(&mut self) {
+        self.interrupt.detach();
     }
 }
 

@@ -12,7 +12,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema};
 
-use super::arrow_ffi::{export_batch, export_schema, import_batch, import_schema};
+use super::arrow_ffi::{export_batch, export_schema, import_batch, read_batch, read_schema};
 use super::execution::{BoundCall, Execution, LogLine, Producer};
 use super::guard::{guarded, quietly, vgi_error_free};
 use super::registry::{RegisteredFunction, Registry};
@@ -41,6 +41,12 @@ const SOURCE_ORDER_DEPENDENT: u32 = 1 << 1;
 const REQUIRES_INPUT_BATCH_INDEX: u32 = 1 << 2;
 const PROJECTION_PUSHDOWN: u32 = 1 << 3;
 
+/// `bind` and `exec_start` flags: record lifecycle events (DuckDB logs at
+/// DEBUG level; `exec_start` only).
+const EXEC_DEBUG_LOGS: u32 = 1 << 0;
+/// `bind` and `exec_start` flags: DuckDB's `enable_external_access` is false.
+const EXEC_NO_EXTERNAL_ACCESS: u32 = 1 << 1;
+
 const PARAM_TABLE: u32 = 0;
 const PARAM_POSITIONAL: u32 = 1;
 const PARAM_NAMED: u32 = 2;
@@ -57,8 +63,9 @@ struct Probe {
 }
 
 // SAFETY: the probe only reads the ClientContext's interrupted flag, which
-// DuckDB makes safe to read from any thread, and the context outlives the
-// execution (it ends at the end of the query).
+// DuckDB makes safe to read from any thread. The context outlives the
+// execution, and the execution detaches the probe from its `Interrupt` when
+// it is dropped (exec_end), so clones a function kept never reach it.
 unsafe impl Send for Probe {}
 // SAFETY: as above.
 unsafe impl Sync for Probe {}
@@ -76,6 +83,7 @@ type Err = *mut *mut c_char;
 pub(crate) struct VgiApi {
     registry_len: unsafe extern "C" fn(*const Registry) -> usize,
     registry_get: unsafe extern "C" fn(*const Registry, usize) -> *const Fn,
+    registry_free: unsafe extern "C" fn(*mut Registry),
     registry_setting_count: unsafe extern "C" fn(*const Registry) -> usize,
     registry_setting_name: unsafe extern "C" fn(*const Registry, usize) -> VgiStr,
     registry_setting_description: unsafe extern "C" fn(*const Registry, usize) -> VgiStr,
@@ -105,6 +113,7 @@ pub(crate) struct VgiApi {
         unsafe extern "C" fn(*const Fn, *mut FFI_ArrowSchema, *mut FFI_ArrowArray, Err) -> c_int,
     bind: unsafe extern "C" fn(
         *const Fn,
+        u32,
         *mut FFI_ArrowSchema,
         *mut FFI_ArrowSchema,
         *mut FFI_ArrowArray,
@@ -116,7 +125,7 @@ pub(crate) struct VgiApi {
     bind_free: unsafe extern "C" fn(*mut Arc<BoundCall>),
     exec_start: unsafe extern "C" fn(
         *const Arc<BoundCall>,
-        c_int,
+        u32,
         *mut c_void,
         Option<InterruptProbe>,
         *const usize,
@@ -135,6 +144,7 @@ pub(crate) struct VgiApi {
 pub(crate) static API: VgiApi = VgiApi {
     registry_len,
     registry_get,
+    registry_free,
     registry_setting_count,
     registry_setting_name,
     registry_setting_description,
@@ -169,7 +179,7 @@ extern "C-unwind" {
     pub(crate) fn vgi_bridge_init(
         loader: *mut c_void,
         api: *const VgiApi,
-        registry: *const Registry,
+        registry: *mut Registry,
         load_error: *const c_char,
     );
 }
@@ -193,11 +203,21 @@ unsafe extern "C" fn registry_len(registry: *const Registry) -> usize {
 
 unsafe extern "C" fn registry_get(registry: *const Registry, index: usize) -> *const Fn {
     // SAFETY: C++ passes the registry it was given at init, and an index below its length.
-    &unsafe { &*registry }.functions[index]
+    Arc::as_ptr(&unsafe { &*registry }.functions[index])
+}
+
+/// Frees a registry C++ was given at init, once the database that loaded
+/// it closes (bound calls still running keep their functions alive).
+unsafe extern "C" fn registry_free(registry: *mut Registry) {
+    if !registry.is_null() {
+        // SAFETY: produced by Box::into_raw in init_extension, freed once by C++.
+        quietly(|| drop(unsafe { Box::from_raw(registry) }));
+    }
 }
 
 /// Removes orphaned state older than `ttl_seconds`; reports it as a batch
-/// (execution_id VARCHAR, age_seconds DOUBLE, bytes BIGINT).
+/// (execution_id VARCHAR, age_seconds DOUBLE, bytes BIGINT, error VARCHAR:
+/// why it could not be removed, NULL when it was).
 unsafe extern "C" fn store_gc(
     registry: *const Registry,
     ttl_seconds: i64,
@@ -232,10 +252,12 @@ fn orphans_batch(orphans: &[Orphan]) -> Result<RecordBatch> {
             .iter()
             .map(|o| i64::try_from(o.bytes).unwrap_or(i64::MAX)),
     );
+    let errors = StringArray::from_iter(orphans.iter().map(|o| o.error.as_deref()));
     Ok(RecordBatch::try_from_iter([
         ("execution_id", Arc::new(ids) as ArrayRef),
         ("age_seconds", Arc::new(ages)),
         ("bytes", Arc::new(bytes)),
+        ("error", Arc::new(errors)),
     ])?)
 }
 
@@ -287,7 +309,7 @@ unsafe extern "C" fn registry_setting_defaults(
 
 /// The settings row C++ passes at bind: one VARCHAR column per setting.
 unsafe extern "C" fn fn_name(f: *const Fn) -> VgiStr {
-    // SAFETY: `f` comes from registry_get; the registry lives forever.
+    // SAFETY: `f` comes from registry_get; its registry outlives DuckDB's use of it.
     VgiStr::new(&unsafe { &*f }.name)
 }
 
@@ -398,6 +420,7 @@ unsafe extern "C" fn fn_param_schema(
 
 unsafe extern "C" fn bind(
     f: *const Fn,
+    flags: u32,
     input_schema: *mut FFI_ArrowSchema,
     args_schema: *mut FFI_ArrowSchema,
     args: *mut FFI_ArrowArray,
@@ -406,17 +429,32 @@ unsafe extern "C" fn bind(
     out_schema: *mut FFI_ArrowSchema,
     error: Err,
 ) -> *mut Arc<BoundCall> {
+    // SAFETY: C++ moves in five valid structs: owned from here on, they are
+    // released on every path, also when reading one of them fails.
+    let (input_schema, args_schema, args, settings_schema, settings) = unsafe {
+        (
+            FFI_ArrowSchema::from_raw(input_schema),
+            FFI_ArrowSchema::from_raw(args_schema),
+            FFI_ArrowArray::from_raw(args),
+            FFI_ArrowSchema::from_raw(settings_schema),
+            FFI_ArrowArray::from_raw(settings),
+        )
+    };
     into_raw(guarded(error, || {
-        // SAFETY: C++ moves in valid schemas and the argument row; `f` lives forever.
-        let (function, input_schema, arguments, settings) = unsafe {
-            let input_schema = import_schema(input_schema)?;
-            let args_schema = import_schema(args_schema)?;
-            let arguments = Arguments::from_batch(import_batch(args, &args_schema)?)?;
-            let settings_schema = import_schema(settings_schema)?;
-            let settings = Settings::from_row(&import_batch(settings, &settings_schema)?)?;
-            (&*f, input_schema, arguments, settings)
+        let input_schema = read_schema(input_schema)?;
+        let args_schema = read_schema(args_schema)?;
+        // SAFETY: C++ exported the argument and settings rows with their schemas.
+        let arguments = Arguments::from_batch(unsafe { read_batch(args, &args_schema) }?)?;
+        let settings_schema = read_schema(settings_schema)?;
+        let settings = Settings::from_row(&unsafe { read_batch(settings, &settings_schema) }?)?;
+        // SAFETY: `f` comes from registry_get (Arc::as_ptr), and the registry
+        // holding that Arc is alive while DuckDB binds: one more reference.
+        let function = unsafe {
+            Arc::increment_strong_count(f);
+            Arc::from_raw(f)
         };
-        let call = BoundCall::bind(function, input_schema, arguments, settings)?;
+        let external_access = flags & EXEC_NO_EXTERNAL_ACCESS == 0;
+        let call = BoundCall::bind(function, input_schema, arguments, settings, external_access)?;
         // SAFETY: C++ passes a writable, uninitialised schema.
         unsafe { export_schema(&call.output_schema, out_schema)? };
         Ok(Arc::new(call))
@@ -432,7 +470,7 @@ unsafe extern "C" fn bind_free(call: *mut Arc<BoundCall>) {
 
 unsafe extern "C" fn exec_start(
     call: *const Arc<BoundCall>,
-    debug_logs: c_int,
+    flags: u32,
     context: *mut c_void,
     probe: Option<InterruptProbe>,
     projection: *const usize,
@@ -453,7 +491,13 @@ unsafe extern "C" fn exec_start(
         };
         // SAFETY: C++ keeps the bound call alive while it starts executions.
         let call = unsafe { &*call }.clone();
-        Execution::start(call, interrupt, debug_logs != 0, projection)
+        Execution::start(
+            call,
+            interrupt,
+            flags & EXEC_DEBUG_LOGS != 0,
+            flags & EXEC_NO_EXTERNAL_ACCESS == 0,
+            projection,
+        )
     }))
 }
 
@@ -544,5 +588,135 @@ unsafe extern "C" fn producer_free(producer: *mut Producer) {
     if !producer.is_null() {
         // SAFETY: produced by exec_finalize, freed once by C++.
         quietly(|| drop(unsafe { Box::from_raw(producer) }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The C Data Interface's `ArrowSchema`, to hand-craft one.
+    #[repr(C)]
+    struct CSchema {
+        format: *const c_char,
+        name: *const c_char,
+        metadata: *const c_char,
+        flags: i64,
+        n_children: i64,
+        children: *mut *mut CSchema,
+        dictionary: *mut CSchema,
+        release: Option<unsafe extern "C" fn(*mut CSchema)>,
+        private_data: *mut c_void,
+    }
+
+    /// The C Data Interface's `ArrowArray`.
+    #[repr(C)]
+    struct CArray {
+        length: i64,
+        null_count: i64,
+        offset: i64,
+        n_buffers: i64,
+        n_children: i64,
+        buffers: *mut *const c_void,
+        children: *mut *mut CArray,
+        dictionary: *mut CArray,
+        release: Option<unsafe extern "C" fn(*mut CArray)>,
+        private_data: *mut c_void,
+    }
+
+    static RELEASED: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn release_schema(schema: *mut CSchema) {
+        RELEASED.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: called by the consumer on a schema made below.
+        unsafe { (*schema).release = None };
+    }
+
+    unsafe extern "C" fn release_array(array: *mut CArray) {
+        RELEASED.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: called by the consumer on an array made below.
+        unsafe { (*array).release = None };
+    }
+
+    fn schema(format: &'static std::ffi::CStr) -> CSchema {
+        CSchema {
+            format: format.as_ptr(),
+            name: c"".as_ptr(),
+            metadata: std::ptr::null(),
+            flags: 0,
+            n_children: 0,
+            children: std::ptr::null_mut(),
+            dictionary: std::ptr::null_mut(),
+            release: Some(release_schema),
+            private_data: std::ptr::null_mut(),
+        }
+    }
+
+    fn array() -> CArray {
+        CArray {
+            length: 1,
+            null_count: 0,
+            offset: 0,
+            n_buffers: 1,
+            n_children: 0,
+            buffers: std::ptr::null_mut(),
+            children: std::ptr::null_mut(),
+            dictionary: std::ptr::null_mut(),
+            release: Some(release_array),
+            private_data: std::ptr::null_mut(),
+        }
+    }
+
+    #[test]
+    fn bind_releases_every_struct_it_was_given_when_the_first_is_bad() {
+        // Not a struct schema: reading the input schema fails first.
+        let mut input = schema(c"not a format");
+        let (mut args_schema, mut settings_schema) = (schema(c"+s"), schema(c"+s"));
+        let (mut args, mut settings) = (array(), array());
+        let mut out = FFI_ArrowSchema::empty();
+        let mut error: *mut c_char = std::ptr::null_mut();
+        // SAFETY: five valid structs moved in; `f` is not reached.
+        let call = unsafe {
+            bind(
+                std::ptr::null(),
+                0,
+                (&mut input as *mut CSchema).cast(),
+                (&mut args_schema as *mut CSchema).cast(),
+                (&mut args as *mut CArray).cast(),
+                (&mut settings_schema as *mut CSchema).cast(),
+                (&mut settings as *mut CArray).cast(),
+                &mut out,
+                &mut error,
+            )
+        };
+        assert!(call.is_null() && !error.is_null());
+        // SAFETY: set by `bind`.
+        unsafe { vgi_error_free(error) };
+        assert_eq!(
+            RELEASED.load(Ordering::SeqCst),
+            5,
+            "every struct released once"
+        );
+    }
+}
+
+#[cfg(test)]
+mod cpp_tests {
+    use std::ffi::{c_char, c_int, CStr};
+
+    extern "C" {
+        fn vgi_selftest_moved_child_outlives_batch(message: *mut c_char, len: usize) -> c_int;
+    }
+
+    #[test]
+    fn a_child_moved_out_of_a_gathered_batch_outlives_it() {
+        let mut message = [0 as c_char; 512];
+        // SAFETY: the C++ check writes at most `len` bytes into `message`.
+        let status =
+            unsafe { vgi_selftest_moved_child_outlives_batch(message.as_mut_ptr(), message.len()) };
+        // SAFETY: NUL-terminated by snprintf (or all zero).
+        let message = unsafe { CStr::from_ptr(message.as_ptr()) };
+        assert_eq!(status, 0, "{}", message.to_string_lossy());
     }
 }

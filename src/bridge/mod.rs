@@ -23,14 +23,21 @@ pub use registry::Registry;
 /// entry point. DuckDB exceptions unwind through this function (hence the
 /// `C-unwind` ABI on both sides).
 pub unsafe fn init_extension(loader: *mut std::ffi::c_void, registry: Registry) {
-    let registry: &'static Registry = Box::leak(Box::new(registry));
-    collect_orphans_at_load(registry);
+    collect_orphans_at_load(&registry);
     let load_error = registry
         .load_error()
         .map(|e| std::ffi::CString::new(e.replace('\0', " ")).expect("NUL bytes were replaced"));
     let load_error_ptr = load_error.as_ref().map_or(std::ptr::null(), |e| e.as_ptr());
-    // SAFETY: the caller passes DuckDB's loader; the registry lives forever.
-    unsafe { ffi::vgi_bridge_init(loader, &ffi::API, registry, load_error_ptr) }
+    // SAFETY: the caller passes DuckDB's loader; C++ owns the registry from
+    // here on (the database that loads it frees it, also if loading fails).
+    unsafe {
+        ffi::vgi_bridge_init(
+            loader,
+            &ffi::API,
+            Box::into_raw(Box::new(registry)),
+            load_error_ptr,
+        )
+    }
 }
 
 /// Removes the state that processes which died mid-query left behind, once it
@@ -41,8 +48,15 @@ fn collect_orphans_at_load(registry: &Registry) {
         return;
     };
     let ttl = std::time::Duration::from_secs(registry::DEFAULT_ORPHAN_TTL_SECONDS.unsigned_abs());
-    if let Err(e) = store.collect_orphans(ttl) {
-        eprintln!("vgi: could not remove orphaned state from the store: {e}");
+    match store.collect_orphans(ttl) {
+        Ok(orphans) => {
+            for orphan in orphans {
+                if let Some(e) = orphan.error {
+                    eprintln!("vgi: could not remove orphaned state from the store: {e}");
+                }
+            }
+        }
+        Err(e) => eprintln!("vgi: could not remove orphaned state from the store: {e}"),
     }
 }
 
@@ -65,7 +79,7 @@ macro_rules! export_extension {
         /// Called by DuckDB with its `ExtensionLoader`.
         #[export_name = concat!(stringify!($name), "_duckdb_cpp_init")]
         pub unsafe extern "C-unwind" fn __vgi_duckdb_cpp_init(loader: *mut ::std::ffi::c_void) {
-            let registry = $crate::bridge::Registry::new($functions).with_settings($settings);
+            let registry = $crate::bridge::Registry::from_entry_point(|| $functions, || $settings);
             // SAFETY: DuckDB passes its ExtensionLoader.
             unsafe { $crate::bridge::init_extension(loader, registry) }
         }

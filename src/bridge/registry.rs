@@ -1,10 +1,12 @@
 //! The functions one extension registers, with the descriptions DuckDB reads
 //! at load time.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use arrow_array::Int64Array;
 
+use crate::sdk::panic::panic_message;
 use crate::sdk::{ArgSpec, ArgType, FunctionMetadata, SettingSpec, TableBufferingFunction};
 use crate::store::BufferingStore;
 
@@ -17,9 +19,11 @@ pub(crate) struct RegisteredFunction {
     pub(crate) store: Result<Arc<BufferingStore>, String>,
 }
 
-/// The functions an extension registers with DuckDB, and the store they share.
+/// The functions an extension registers with DuckDB, and the store they
+/// share. Each database that loads the extension owns one (C++ frees it when
+/// the database closes); bound calls keep the functions they use alive.
 pub struct Registry {
-    pub(crate) functions: Vec<RegisteredFunction>,
+    pub(crate) functions: Vec<Arc<RegisteredFunction>>,
     pub(crate) settings: Vec<SettingSpec>,
     store: Result<Arc<BufferingStore>, String>,
     load_error: Option<String>,
@@ -34,28 +38,50 @@ impl Registry {
         Self::with_store(functions, store)
     }
 
-    /// Describes `functions`, which will keep their state in `store`.
+    /// Describes `functions`, which will keep their state in `store`. A
+    /// function whose `name()`, `metadata()` or `argument_specs()` panics is
+    /// left out, and the panic becomes the registry's load error.
     pub fn with_store(
         functions: Vec<Box<dyn TableBufferingFunction>>,
         store: Result<Arc<BufferingStore>, String>,
     ) -> Self {
-        let load_error = store.as_ref().err().cloned();
-        let functions = functions
-            .into_iter()
-            .map(|function| RegisteredFunction {
-                name: function.name().to_string(),
-                metadata: function.metadata(),
-                params: signature_order(function.argument_specs()),
-                store: store.clone(),
-                function,
-            })
-            .collect::<Vec<_>>();
-        let load_error = load_error.or_else(|| validate(&functions).err());
+        let mut load_error = store.as_ref().err().cloned();
+        let mut registered = Vec::new();
+        for (position, function) in functions.into_iter().enumerate() {
+            match describe(function, &store) {
+                Ok(f) => registered.push(Arc::new(f)),
+                Err(e) => {
+                    load_error.get_or_insert(format!("function #{}: {e}", position + 1));
+                }
+            }
+        }
+        let load_error = load_error.or_else(|| validate(&registered).err());
         Registry {
-            functions,
+            functions: registered,
             settings: bridge_settings(),
             store,
             load_error,
+        }
+    }
+
+    /// The registry an extension's entry point builds from `functions` and
+    /// `settings` (see [`export_extension!`](crate::export_extension)): a
+    /// panic while they are made becomes the load error DuckDB reports.
+    pub fn from_entry_point(
+        functions: impl FnOnce() -> Vec<Box<dyn TableBufferingFunction>>,
+        settings: impl FnOnce() -> Vec<SettingSpec>,
+    ) -> Self {
+        let made = catch_unwind(AssertUnwindSafe(|| (functions(), settings())));
+        match made {
+            Ok((functions, settings)) => Registry::new(functions).with_settings(settings),
+            Err(panic) => {
+                let mut registry = Registry::new(Vec::new());
+                registry.load_error.get_or_insert(format!(
+                    "making the functions and settings panicked: {}",
+                    panic_message(&*panic)
+                ));
+                registry
+            }
         }
     }
 
@@ -75,6 +101,35 @@ impl Registry {
     pub fn load_error(&self) -> Option<&str> {
         self.load_error.as_deref()
     }
+}
+
+/// Asks `function` for its description, catching a panic in any of the
+/// author's methods (they run inside DuckDB's LOAD).
+fn describe(
+    function: Box<dyn TableBufferingFunction>,
+    store: &Result<Arc<BufferingStore>, String>,
+) -> Result<RegisteredFunction, String> {
+    let call = |what: &str, f: &mut dyn FnMut()| {
+        catch_unwind(AssertUnwindSafe(f))
+            .map_err(|panic| format!("{what} panicked: {}", panic_message(&*panic)))
+    };
+    let mut name = String::new();
+    call("name()", &mut || name = function.name().to_string())?;
+    let mut metadata = None;
+    call(&format!("{name}: metadata()"), &mut || {
+        metadata = Some(function.metadata())
+    })?;
+    let mut params = Vec::new();
+    call(&format!("{name}: argument_specs()"), &mut || {
+        params = function.argument_specs()
+    })?;
+    Ok(RegisteredFunction {
+        name,
+        metadata: metadata.expect("set when metadata() returned"),
+        params: signature_order(params),
+        store: store.clone(),
+        function,
+    })
 }
 
 /// How old (in seconds) the state of a dead process must be before the
@@ -159,7 +214,7 @@ fn signature_order(mut params: Vec<ArgSpec>) -> Vec<ArgSpec> {
 }
 
 /// Every function must take exactly one TABLE argument.
-fn validate(functions: &[RegisteredFunction]) -> Result<(), String> {
+fn validate(functions: &[Arc<RegisteredFunction>]) -> Result<(), String> {
     for f in functions {
         let tables = f
             .params
@@ -174,4 +229,106 @@ fn validate(functions: &[RegisteredFunction]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdk::{BindParams, BindResponse, BufferingParams, TableProducer};
+    use crate::store::test_store;
+    use arrow_array::RecordBatch;
+
+    /// Panics in the description method named by `panics_in`.
+    struct Panicky {
+        panics_in: &'static str,
+    }
+
+    impl TableBufferingFunction for Panicky {
+        fn name(&self) -> &str {
+            if self.panics_in == "name" {
+                panic!("no name today");
+            }
+            "panicky"
+        }
+        fn metadata(&self) -> FunctionMetadata {
+            if self.panics_in == "metadata" {
+                panic!("no metadata today");
+            }
+            FunctionMetadata::new("panics while it is described")
+        }
+        fn argument_specs(&self) -> Vec<ArgSpec> {
+            if self.panics_in == "argument_specs" {
+                panic!("no arguments today");
+            }
+            vec![ArgSpec::table("data")]
+        }
+        fn on_bind(&self, params: &BindParams) -> crate::Result<BindResponse> {
+            Ok(BindResponse::new(params.input_schema.clone()))
+        }
+        fn process(&self, _: &BufferingParams, _: &RecordBatch) -> crate::Result<Vec<u8>> {
+            Ok(Vec::new())
+        }
+        fn combine(&self, _: &BufferingParams, _: &[Vec<u8>]) -> crate::Result<Vec<Vec<u8>>> {
+            Ok(Vec::new())
+        }
+        fn finalize_producer(
+            &self,
+            _: &BufferingParams,
+            _: Vec<u8>,
+        ) -> crate::Result<Box<dyn TableProducer>> {
+            Err(crate::Error::function("never finalized"))
+        }
+    }
+
+    fn registry_of(panics_in: &'static str) -> Registry {
+        let (_dir, store) = test_store();
+        Registry::with_store(
+            vec![
+                Box::new(Panicky { panics_in: "" }) as Box<dyn TableBufferingFunction>,
+                Box::new(Panicky { panics_in }),
+            ],
+            Ok(store),
+        )
+    }
+
+    #[test]
+    fn a_panic_while_describing_a_function_is_a_load_error() {
+        for (method, expected) in [
+            ("name", "function #2: name() panicked: no name today"),
+            (
+                "metadata",
+                "function #2: panicky: metadata() panicked: no metadata today",
+            ),
+            (
+                "argument_specs",
+                "function #2: panicky: argument_specs() panicked: no arguments today",
+            ),
+        ] {
+            let registry = registry_of(method);
+            assert_eq!(registry.load_error(), Some(expected), "{method}");
+            assert_eq!(registry.functions.len(), 1, "{method}");
+        }
+        assert_eq!(registry_of("").load_error(), None);
+    }
+
+    #[test]
+    fn a_panic_while_making_the_functions_is_a_load_error() {
+        let registry = Registry::from_entry_point(
+            || -> Vec<Box<dyn TableBufferingFunction>> { panic!("cannot make them") },
+            Vec::new,
+        );
+        assert_eq!(
+            registry.load_error(),
+            Some("making the functions and settings panicked: cannot make them")
+        );
+        let registry = Registry::from_entry_point(
+            || vec![Box::new(Panicky { panics_in: "" }) as Box<dyn TableBufferingFunction>],
+            || panic!("no settings"),
+        );
+        assert!(
+            registry.load_error().unwrap().contains("no settings"),
+            "{:?}",
+            registry.load_error()
+        );
+    }
 }

@@ -19,8 +19,13 @@ pub(crate) enum Remote {}
 /// No call can be bound remotely in this build.
 pub(crate) enum RemoteBind {}
 
-pub(crate) fn pool_for(_: &Settings, _: &BufferingStore) -> Result<Option<Arc<Pool>>> {
+pub(crate) fn pool_for(_: &Settings, _: &BufferingStore, _: bool) -> Result<Option<Arc<Pool>>> {
     Ok(None)
+}
+
+/// No worker is ever started in this build.
+pub(crate) fn check_sandbox(_: &Settings, _: bool) -> Result<()> {
+    Ok(())
 }
 
 impl RemoteBind {

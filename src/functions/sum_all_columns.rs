@@ -1,5 +1,7 @@
 //! `sum_all_columns(data TABLE)`: one row with the sum of every numeric
-//! column; integers sum to BIGINT, floats and decimals to DOUBLE.
+//! column; integers sum to BIGINT, HUGEINT and UHUGEINT to their own type
+//! (exactly: a sum that does not fit is an error), floats and decimals to
+//! DOUBLE.
 //!
 //! Its state is a few bytes per batch, so it needs no store entries: each
 //! batch's partial sums are its state id, and the total is the one finalize
@@ -13,11 +15,13 @@ use arrow_array::types::{
     Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::{
-    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, Decimal128Array, Float64Array, Int64Array,
-    RecordBatch,
+    Array, ArrayRef, ArrowPrimitiveType, BooleanArray, Decimal128Array, Decimal256Array,
+    Float64Array, Int64Array, RecordBatch,
 };
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_buffer::i256;
+use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef};
 
+use crate::sdk::hugeint::{self, WideInteger};
 use crate::sdk::ipc::{decode_batches, encode_batch};
 use crate::{
     ArgSpec, BindParams, BindResponse, BufferingParams, Error, FunctionMetadata, Result,
@@ -31,11 +35,16 @@ pub struct SumAllColumns;
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Sum {
     Integer,
+    /// HUGEINT or UHUGEINT, summed to the same type.
+    Wide(WideInteger),
     Float,
 }
 
-fn sum_kind(data_type: &DataType) -> Option<Sum> {
-    match data_type {
+fn sum_kind(field: &Field) -> Option<Sum> {
+    if let Some(kind) = hugeint::wide_integer(field) {
+        return Some(Sum::Wide(kind));
+    }
+    match field.data_type() {
         DataType::Int8
         | DataType::Int16
         | DataType::Int32
@@ -59,12 +68,10 @@ fn output_schema(input: &Schema) -> Result<SchemaRef> {
         .fields()
         .iter()
         .filter_map(|f| {
-            sum_kind(f.data_type()).map(|kind| {
-                let t = match kind {
-                    Sum::Integer => DataType::Int64,
-                    Sum::Float => DataType::Float64,
-                };
-                Field::new(f.name(), t, true)
+            sum_kind(f).map(|kind| match kind {
+                Sum::Integer => Field::new(f.name(), DataType::Int64, true),
+                Sum::Wide(kind) => hugeint::field(f.name(), kind),
+                Sum::Float => Field::new(f.name(), DataType::Float64, true),
             })
         })
         .collect();
@@ -76,12 +83,14 @@ fn output_schema(input: &Schema) -> Result<SchemaRef> {
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// The running sum of one column: integers exactly (in `i128`, so that only
-/// the final total can overflow BIGINT, whatever the order of the rows),
-/// floats and decimals as `f64`. `None` while no non-NULL value was seen.
+/// The running sum of one column: integers exactly (in `i128`, HUGEINT and
+/// UHUGEINT in `i256`, so that only the final total can overflow its type,
+/// whatever the order of the rows), floats and decimals as `f64`. `None`
+/// while no non-NULL value was seen.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Total {
     Integer(Option<i128>),
+    Wide(WideInteger, Option<i256>),
     Float(Option<f64>),
 }
 
@@ -89,6 +98,7 @@ impl Total {
     fn empty(kind: Sum) -> Self {
         match kind {
             Sum::Integer => Total::Integer(None),
+            Sum::Wide(kind) => Total::Wide(kind, None),
             Sum::Float => Total::Float(None),
         }
     }
@@ -99,6 +109,9 @@ impl Total {
                 (Some(a), Some(b)) => Some(a.checked_add(b).ok_or_else(|| overflow(name))?),
                 (a, b) => a.or(b),
             }),
+            (Total::Wide(kind, a), Total::Wide(other, b)) if kind == other => {
+                Total::Wide(kind, wide_add(a, b, kind, name)?)
+            }
             (Total::Float(a), Total::Float(b)) => Total::Float(match (a, b) {
                 (Some(a), Some(b)) => Some(a + b),
                 (a, b) => a.or(b),
@@ -153,13 +166,73 @@ fn float_total<T: ArrowPrimitiveType>(
 }
 
 fn overflow(column: &str) -> Error {
+    overflows(column, "BIGINT")
+}
+
+fn overflows(column: &str, sql_type: &str) -> Error {
     Error::function(format!(
-        "sum_all_columns: the sum of column {column} overflows BIGINT"
+        "sum_all_columns: the sum of column {column} overflows {sql_type}"
     ))
 }
 
+fn wide_add(
+    a: Option<i256>,
+    b: Option<i256>,
+    kind: WideInteger,
+    name: &str,
+) -> Result<Option<i256>> {
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some(
+            a.checked_add(b)
+                .ok_or_else(|| overflows(name, kind.sql_name()))?,
+        ),
+        (a, b) => a.or(b),
+    })
+}
+
+/// The exact total of a HUGEINT or UHUGEINT column (in 256 bits, which 2^127
+/// values of 128 bits cannot overflow).
+fn wide_total(array: &ArrayRef, kind: WideInteger) -> Total {
+    let array = array.as_fixed_size_binary();
+    let sum = |values: &mut dyn Iterator<Item = i256>| {
+        values.fold(None, |sum: Option<i256>, v| {
+            Some(sum.unwrap_or(i256::ZERO).wrapping_add(v))
+        })
+    };
+    Total::Wide(
+        kind,
+        match kind {
+            WideInteger::Hugeint => {
+                sum(&mut hugeint::i128_values(array).flatten().map(i256::from_i128))
+            }
+            WideInteger::Uhugeint => sum(&mut hugeint::u128_values(array)
+                .flatten()
+                .map(|v| i256::from_parts(v, 0))),
+        },
+    )
+}
+
+/// The final value of a HUGEINT or UHUGEINT total, as DuckDB stores it.
+fn wide_value(total: Option<i256>, kind: WideInteger, name: &str) -> Result<Option<[u8; 16]>> {
+    let Some(total) = total else {
+        return Ok(None);
+    };
+    let (low, high) = total.to_parts();
+    let fits = match kind {
+        WideInteger::Hugeint => total.to_i128().is_some(),
+        WideInteger::Uhugeint => high == 0,
+    };
+    if !fits {
+        return Err(overflows(name, kind.sql_name()));
+    }
+    Ok(Some(low.to_le_bytes()))
+}
+
 /// The total of one input column.
-fn column_total(array: &ArrayRef) -> Option<Total> {
+fn column_total(field: &FieldRef, array: &ArrayRef) -> Option<Total> {
+    if let Some(kind) = hugeint::wide_integer(field) {
+        return Some(wide_total(array, kind));
+    }
     Some(match array.data_type() {
         DataType::Int8 => integer_total::<Int8Type>(array),
         DataType::Int16 => integer_total::<Int16Type>(array),
@@ -189,15 +262,25 @@ fn column_total(array: &ArrayRef) -> Option<Total> {
 /// The totals of the numeric columns of an input batch, by position (two
 /// input columns may share a name).
 fn batch_totals(batch: &RecordBatch) -> Vec<Total> {
-    batch.columns().iter().filter_map(column_total).collect()
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .filter_map(|(field, column)| column_total(field, column))
+        .collect()
 }
 
-/// How partial totals are stored: integers exactly as DECIMAL(38, 0).
+/// How partial totals are stored: integers exactly as DECIMAL(38, 0),
+/// HUGEINT and UHUGEINT as DECIMAL(76, 0).
 fn partial_schema(output: &Schema) -> SchemaRef {
     let fields: Vec<Field> = output
         .fields()
         .iter()
         .map(|f| match f.data_type() {
+            _ if hugeint::wide_integer(f).is_some() => {
+                Field::new(f.name(), DataType::Decimal256(76, 0), true)
+            }
             DataType::Int64 => Field::new(f.name(), DataType::Decimal128(38, 0), true),
             _ => f.as_ref().clone(),
         })
@@ -212,6 +295,9 @@ fn partial_batch(totals: &[Total], schema: &SchemaRef) -> Result<RecordBatch> {
             Ok(match t {
                 Total::Integer(v) => {
                     Arc::new(Decimal128Array::from(vec![*v]).with_precision_and_scale(38, 0)?)
+                }
+                Total::Wide(_, v) => {
+                    Arc::new(Decimal256Array::from(vec![*v]).with_precision_and_scale(76, 0)?)
                 }
                 Total::Float(v) => Arc::new(Float64Array::from(vec![*v])),
             })
@@ -231,6 +317,13 @@ fn add_partial(totals: &mut [Total], partial: &RecordBatch, output: &Schema) -> 
             Total::Integer(_) => {
                 let values = column.as_primitive::<Decimal128Type>().iter().flatten();
                 Total::Integer(values.fold(None, |s: Option<i128>, v| Some(s.unwrap_or(0) + v)))
+            }
+            Total::Wide(kind, _) => {
+                let mut part = Total::Wide(*kind, None);
+                for v in column.as_primitive::<Decimal256Type>().iter().flatten() {
+                    part = part.add(Total::Wide(*kind, Some(v)), field.name())?;
+                }
+                part
             }
             Total::Float(_) => float_total::<Float64Type>(column, |v| v),
         };
@@ -252,6 +345,7 @@ fn output_batch(totals: &[Total], output: &SchemaRef) -> Result<RecordBatch> {
                         .transpose()?;
                     Arc::new(Int64Array::from(vec![v]))
                 }
+                Total::Wide(kind, v) => hugeint::array([wide_value(*v, *kind, f.name())?]),
                 Total::Float(v) => Arc::new(Float64Array::from(vec![*v])),
             })
         })
@@ -263,8 +357,8 @@ fn empty_totals(output: &Schema) -> Vec<Total> {
     output
         .fields()
         .iter()
-        .map(|f| match f.data_type() {
-            DataType::Int64 => Total::empty(Sum::Integer),
+        .map(|f| match sum_kind(f) {
+            Some(kind @ (Sum::Integer | Sum::Wide(_))) => Total::empty(kind),
             _ => Total::empty(Sum::Float),
         })
         .collect()
@@ -278,7 +372,8 @@ impl TableBufferingFunction for SumAllColumns {
     fn metadata(&self) -> FunctionMetadata {
         FunctionMetadata::new(
             "Sums every numeric column of the input table into one row: integer columns to BIGINT, \
-             float, double and decimal columns to DOUBLE; other columns are dropped.",
+             HUGEINT and UHUGEINT columns to their own type (exactly), float, double and decimal \
+             columns to DOUBLE; other columns are dropped.",
         )
         .with_example("SELECT * FROM sum_all_columns((SELECT * FROM range(10) t(i)))")
     }
@@ -444,5 +539,76 @@ mod tests {
             Arc::new(Int32Array::from(Vec::<i32>::new())) as ArrayRef,
         )]);
         assert!(sum(&[empty]).unwrap().column(0).is_null(0));
+    }
+
+    fn wide(name: &str, kind: WideInteger, values: Vec<Option<i128>>) -> RecordBatch {
+        let column = hugeint::array(values.into_iter().map(|v| v.map(i128::to_le_bytes)));
+        let schema = Schema::new(vec![hugeint::field(name, kind)]);
+        RecordBatch::try_new(Arc::new(schema), vec![column]).unwrap()
+    }
+
+    fn wide_result(sums: &RecordBatch) -> Option<[u8; 16]> {
+        let column = sums.column(0).as_fixed_size_binary();
+        column
+            .is_valid(0)
+            .then(|| column.value(0).try_into().unwrap())
+    }
+
+    #[test]
+    fn hugeint_columns_are_summed_exactly_to_hugeint() {
+        let h = |v: Vec<Option<i128>>| wide("h", WideInteger::Hugeint, v);
+        // The partial sums pass i128::MAX on the way; the total fits.
+        let sums = sum(&[
+            h(vec![Some(i128::MAX), Some(i128::MAX)]),
+            h(vec![Some(i128::MIN), None]),
+        ])
+        .unwrap();
+        assert_eq!(
+            hugeint::wide_integer(sums.schema().field(0)),
+            Some(WideInteger::Hugeint)
+        );
+        assert_eq!(wide_result(&sums), Some((i128::MAX - 1).to_le_bytes()));
+        let err = sum(&[h(vec![Some(i128::MAX)]), h(vec![Some(1)])]).unwrap_err();
+        assert!(
+            err.to_string().contains("column h overflows HUGEINT"),
+            "{err}"
+        );
+        let err = sum(&[h(vec![Some(i128::MIN), Some(-1)])]).unwrap_err();
+        assert!(err.to_string().contains("overflows HUGEINT"), "{err}");
+        assert_eq!(wide_result(&sum(&[h(vec![None])]).unwrap()), None);
+    }
+
+    #[test]
+    fn uhugeint_columns_are_summed_exactly_to_uhugeint() {
+        let u = |v: Vec<u128>| {
+            let column = hugeint::array(v.into_iter().map(|v| Some(v.to_le_bytes())));
+            let schema = Schema::new(vec![hugeint::field("u", WideInteger::Uhugeint)]);
+            RecordBatch::try_new(Arc::new(schema), vec![column]).unwrap()
+        };
+        let sums = sum(&[u(vec![u128::MAX - 1]), u(vec![1])]).unwrap();
+        assert_eq!(wide_result(&sums), Some(u128::MAX.to_le_bytes()));
+        let err = sum(&[u(vec![u128::MAX, 1])]).unwrap_err();
+        assert!(
+            err.to_string().contains("column u overflows UHUGEINT"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_hugeint_column_is_numeric_beside_others() {
+        let input = batch(vec![("i", Arc::new(Int32Array::from(vec![2])) as ArrayRef)]);
+        let h = wide("h", WideInteger::Hugeint, vec![Some(1)]);
+        let both = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                h.schema().field(0).clone(),
+                input.schema().field(0).clone(),
+            ])),
+            vec![h.column(0).clone(), input.column(0).clone()],
+        )
+        .unwrap();
+        let sums = sum(&[both]).unwrap();
+        assert_eq!(sums.num_columns(), 2);
+        assert_eq!(wide_result(&sums), Some(1i128.to_le_bytes()));
+        assert_eq!(sums.column(1).as_primitive::<Int64Type>().value(0), 2);
     }
 }

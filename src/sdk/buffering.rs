@@ -178,7 +178,7 @@ mod tests {
             settings: Settings::new(),
         };
         let out = f.on_bind(&bind).unwrap().output_schema;
-        let exec = crate::store::new_execution_id();
+        let exec = crate::store::new_execution_id().unwrap();
         let params = BufferingParams::new(exec.clone(), store.clone(), schema.clone(), out);
         let batches: Vec<RecordBatch> = (0..3)
             .map(|i| {

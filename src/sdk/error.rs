@@ -53,6 +53,10 @@ pub enum Error {
     /// The query was interrupted while the function was running.
     #[error("interrupted")]
     Interrupted,
+    /// The operating system's random source failed (execution ids and
+    /// temporary names are never made of guessable bytes instead).
+    #[error("the operating system's random source failed: {0}")]
+    Random(String),
 }
 
 impl Error {

@@ -5,6 +5,7 @@ pub mod buffering;
 pub mod constraints;
 pub mod error;
 pub mod function;
+pub mod hugeint;
 pub mod interrupt;
 pub mod ipc;
 mod ipc_check;

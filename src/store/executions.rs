@@ -9,12 +9,15 @@ use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
 
 impl BufferingStore {
-    /// Remove all state of `exec`; succeeds if there is none.
+    /// Remove all state of `exec` and give up this process's claim on it;
+    /// succeeds if there is none.
     pub fn clear(&self, exec: &[u8]) -> Result<()> {
         let dir = self.exec_dir(exec)?;
         self.next_ids().retain(|log, _| !log.starts_with(&dir));
+        let removed = fs::remove_dir_all(&dir);
+        // The owner lock is held until the directory is gone.
         self.claimed().remove(exec);
-        match fs::remove_dir_all(&dir) {
+        match removed {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io("remove", &dir, e)),
@@ -78,7 +81,7 @@ mod tests {
     fn lists_executions() {
         let (_dir, store) = test_store();
         assert!(store.list_executions().unwrap().is_empty());
-        let id = crate::store::new_execution_id();
+        let id = crate::store::new_execution_id().unwrap();
         store.kv_put(&id, b"k", b"v").unwrap();
         store.append(b"x", b"n", b"k", b"v").unwrap();
         std::fs::write(store.root().join("stray-file"), b"").unwrap();

@@ -59,7 +59,13 @@ pub(crate) fn read_framed(path: &Path, mut file: File) -> Result<Vec<u8>> {
         ));
     }
     let len = u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
-    let have = size - HEADER_LEN as u64;
+    // The size was read before the header: a file that grew in between is
+    // shorter than a header by that count.
+    let have = size.checked_sub(HEADER_LEN as u64).ok_or_else(|| {
+        corrupt(format!(
+            "changed while being read: {size} bytes at first, then a whole header"
+        ))
+    })?;
     if have != len {
         let what = if have < len { "truncated" } else { "too long" };
         return Err(corrupt(format!(
@@ -84,4 +90,34 @@ pub(crate) fn read_framed(path: &Path, mut file: File) -> Result<Vec<u8>> {
         )));
     }
     Ok(payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_grows_after_its_size_was_read_is_corrupt_not_an_underflow() {
+        // A FIFO reports size 0, then delivers a whole frame.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fifo");
+        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let payload = b"payload";
+                let mut frame = header(payload).to_vec();
+                frame.extend_from_slice(payload);
+                std::fs::write(path, frame).unwrap();
+            })
+        };
+        let file = File::open(&path).unwrap();
+        let err = read_framed(&path, file).unwrap_err();
+        writer.join().unwrap();
+        let message = err.to_string();
+        assert!(matches!(err, Error::Corrupt { .. }), "{message}");
+        assert!(message.contains("changed while being read"), "{message}");
+    }
 }

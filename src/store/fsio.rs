@@ -26,14 +26,14 @@ pub(crate) fn create_dir(dir: &Path) -> Result<()> {
 }
 
 /// A fresh temporary file path in `dir`, tagged with `label` for debugging.
-pub(crate) fn temp_path(dir: &Path, label: &str) -> PathBuf {
+pub(crate) fn temp_path(dir: &Path, label: &str) -> Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nonce = hex(&random_bytes::<8>());
-    dir.join(format!(
+    let nonce = hex(&random_bytes::<8>()?);
+    Ok(dir.join(format!(
         "{TMP_PREFIX}{label}{}-{n}-{nonce}",
         std::process::id()
-    ))
+    )))
 }
 
 /// Write `data`, framed (see [`frame`](super::frame)), to a new temporary
@@ -41,7 +41,7 @@ pub(crate) fn temp_path(dir: &Path, label: &str) -> PathBuf {
 pub(crate) fn write_temp(dir: &Path, data: &[u8]) -> Result<PathBuf> {
     let mut attempts = 0;
     let (path, mut file) = loop {
-        let path = temp_path(dir, "");
+        let path = temp_path(dir, "")?;
         match OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -98,6 +98,24 @@ pub(crate) fn publish_noreplace(tmp: &Path, dest: &Path) -> Result<bool> {
         }
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(Error::io("link", dest, e)),
+    }
+}
+
+/// Move the directory `from` to `to` unless `to` exists (`Ok(false)`, leaving
+/// `from` in place).
+pub(crate) fn rename_dir_noreplace(from: &Path, to: &Path) -> std::io::Result<bool> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    match rename_noreplace(from, to) {
+        Ok(()) => return Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) if !matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => return Err(e),
+        Err(_) => {}
+    }
+    // rename(2) replaces only an empty directory, and `from` is never empty.
+    match fs::rename(from, to) {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 

@@ -1,45 +1,102 @@
-//! Orphaned state: executions whose process died mid-query (a killed DuckDB
-//! or worker) leave their directory behind; it is removed once it is older
-//! than a time to live and its owner process is gone.
+//! Ownership and orphaned state. Every process that writes an execution's
+//! state holds a shared lock on byte 0 of the execution's `owner` file for
+//! as long as it keeps the execution (until [`BufferingStore::clear`] or its
+//! exit), so the lock, not a pid, tells a live execution from one whose
+//! processes died (it needs no `/proc` and works across pid namespaces). A
+//! process that [takes an execution over](BufferingStore::claim), as the
+//! DuckDB extension does from the worker that opened it, also holds byte 1.
+//! The directory appears with its locked owner file at once, and garbage
+//! collection holds byte 0 exclusively while it removes a directory.
+//!
+//! The locks are open file description locks (`F_OFD_SETLK`): held per open
+//! file, released when it closes, and in conflict with POSIX `lockf` locks.
 
-use std::fs;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use super::fsio::{rename_dir_noreplace, temp_path};
 use super::paths::hex;
 use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
 
-/// The file in an execution's directory that names its owner process.
+/// The file in an execution's directory that its owners hold locked.
 const OWNER_FILE: &str = "owner";
 
-/// An execution removed by [`BufferingStore::collect_orphans`].
+/// Attempts at claiming an execution that garbage collection keeps removing.
+const CLAIM_ATTEMPTS: usize = 16;
+
+/// An execution handled by [`BufferingStore::collect_orphans`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Orphan {
     /// The execution id, hex-encoded.
     pub execution_id: String,
     /// How long ago the execution started.
     pub age: Duration,
-    /// Bytes of state removed.
+    /// Bytes of state removed (or found, when it could not be removed).
     pub bytes: u64,
+    /// Why the state could not be removed; `None` when it was.
+    pub error: Option<String>,
 }
 
-/// This process as `pid start-time`: the start time (clock ticks since boot,
-/// from /proc) tells a live process from a later one that reused the pid.
-fn process_identity(pid: u32) -> Option<String> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start after ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let start = rest.split(' ').nth(19)?;
-    Some(format!("{pid} {start}"))
+/// Byte of the owner file every owner holds shared (liveness).
+const LIVE_BYTE: i64 = 0;
+/// Byte of the owner file a process that took the execution over holds.
+const TAKEN_BYTE: i64 = 1;
+
+fn lock_request(kind: libc::c_int, byte: i64) -> libc::flock {
+    // SAFETY: a plain C struct, valid when zeroed (l_pid must be 0).
+    let mut request: libc::flock = unsafe { std::mem::zeroed() };
+    request.l_type = kind as libc::c_short;
+    request.l_whence = libc::SEEK_SET as libc::c_short;
+    request.l_start = byte;
+    request.l_len = 1;
+    request
 }
 
-/// Whether the process an owner file names is still running.
-fn owner_alive(owner: &str) -> bool {
-    let Some(pid) = owner.split(' ').next().and_then(|p| p.parse::<u32>().ok()) else {
-        return false;
+/// Locks `byte` of `file` (`F_RDLCK` shared, `F_WRLCK` exclusive), waiting
+/// if `wait`. `Ok(false)`: not waiting, and another open file holds it.
+fn lock(file: &File, kind: libc::c_int, byte: i64, wait: bool) -> std::io::Result<bool> {
+    let request = lock_request(kind, byte);
+    let command = if wait {
+        libc::F_OFD_SETLKW
+    } else {
+        libc::F_OFD_SETLK
     };
-    process_identity(pid).as_deref() == Some(owner.trim())
+    loop {
+        // SAFETY: fcntl on a descriptor this function borrows, with a valid request.
+        if unsafe { libc::fcntl(file.as_raw_fd(), command, &request) } == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN | libc::EACCES) if !wait => return Ok(false),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Whether an open file other than `file` holds a lock on `byte`.
+fn held_elsewhere(file: &File, byte: i64) -> std::io::Result<bool> {
+    let mut request = lock_request(libc::F_WRLCK, byte);
+    // SAFETY: fcntl on a descriptor this function borrows, with a valid request.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut request) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(i32::from(request.l_type) != libc::F_UNLCK)
+}
+
+fn open_owner(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().read(true).write(true).open(path)
+}
+
+/// Whether `file` still has a name (garbage collection did not remove it).
+fn still_linked(file: &File) -> bool {
+    file.metadata().is_ok_and(|m| m.nlink() > 0)
 }
 
 fn dir_size(path: &Path) -> u64 {
@@ -57,81 +114,197 @@ fn dir_size(path: &Path) -> u64 {
 }
 
 impl BufferingStore {
-    /// Records this process as the owner of `exec`, so that garbage
-    /// collection in another process leaves it alone while it runs.
+    /// Takes `exec` over: this process owns it (creating its directory if
+    /// needed), so that garbage collection in any process leaves it alone
+    /// until this process [clears](BufferingStore::clear) it or exits, and
+    /// the workers that opened it leave its removal to this process.
     pub fn claim(&self, exec: &[u8]) -> Result<()> {
-        self.write_owner(exec, true)
-    }
-
-    /// Creates the directory of `exec` with this process as its owner, unless
-    /// this process already did or another process owns it. Called before the
-    /// first write of an execution, so that one that writes nothing (its state
-    /// fits in its ids) leaves no trace in the file system.
-    pub(crate) fn ensure_claimed(&self, exec: &[u8]) -> Result<()> {
-        if self.claimed().contains(exec) {
-            return Ok(());
-        }
-        self.write_owner(exec, false)
-    }
-
-    fn write_owner(&self, exec: &[u8], replace: bool) -> Result<()> {
-        let dir = self.exec_dir(exec)?;
-        super::fsio::create_dir(&dir)?;
-        let owner = process_identity(std::process::id()).unwrap_or_default();
-        let path = dir.join(OWNER_FILE);
-        let written = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .create(replace)
-            .create_new(!replace)
-            .open(&path)
-            .and_then(|mut file| std::io::Write::write_all(&mut file, owner.as_bytes()));
-        match written {
-            Ok(()) => {}
-            Err(e) if !replace && e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::io("write", &path, e)),
-        }
-        self.claimed().insert(exec.to_vec());
+        self.ensure_claimed(exec)?;
+        let claimed = self.claimed();
+        let owner = claimed.get(exec).expect("claimed just now");
+        let path = self.exec_dir(exec)?.join(OWNER_FILE);
+        lock(owner, libc::F_RDLCK, TAKEN_BYTE, true).map_err(|e| Error::io("lock", &path, e))?;
         Ok(())
     }
 
-    /// Whether `exec` is owned by this process, or by no process that still
-    /// runs (its owner died, or it has no owner file).
-    pub fn owned_here_or_orphaned(&self, exec: &[u8]) -> Result<bool> {
-        let path = self.exec_dir(exec)?.join(OWNER_FILE);
-        let owner = match fs::read_to_string(&path) {
-            Ok(owner) => owner,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
-            Err(e) => return Err(Error::io("read", &path, e)),
-        };
-        let me = process_identity(std::process::id()).unwrap_or_default();
-        Ok(owner.trim() == me || !owner_alive(&owner))
+    /// Makes this process an owner of `exec` before its first write to it
+    /// (so that an execution that writes nothing, its state fitting in its
+    /// ids, leaves no trace in the file system).
+    pub fn ensure_claimed(&self, exec: &[u8]) -> Result<()> {
+        if self.claimed().contains_key(exec) {
+            return Ok(());
+        }
+        let owner = self.lock_owner(exec)?;
+        let mut claimed = self.claimed();
+        // Executions another process cleared: their locks protect nothing.
+        claimed.retain(|_, file| still_linked(file));
+        claimed.entry(exec.to_vec()).or_insert(owner);
+        Ok(())
     }
 
-    /// Removes every execution older than `ttl` whose owner process is gone
-    /// (or unknown), and reports what it removed.
+    /// Whether no other live process [took](BufferingStore::claim) `exec`
+    /// over: this process did, or none did (or it has no owner file).
+    pub fn owned_here_or_orphaned(&self, exec: &[u8]) -> Result<bool> {
+        let path = self.exec_dir(exec)?.join(OWNER_FILE);
+        let held = match self.claimed().get(exec) {
+            Some(owner) => held_elsewhere(owner, TAKEN_BYTE),
+            None => match open_owner(&path) {
+                Ok(owner) => held_elsewhere(&owner, TAKEN_BYTE),
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(true),
+                Err(e) => return Err(Error::io("open", &path, e)),
+            },
+        };
+        Ok(!held.map_err(|e| Error::io("inspect the lock of", &path, e))?)
+    }
+
+    /// Opens the owner file of `exec` with a shared lock, creating the
+    /// execution's directory if there is none.
+    fn lock_owner(&self, exec: &[u8]) -> Result<File> {
+        let dir = self.exec_dir(exec)?;
+        let path = dir.join(OWNER_FILE);
+        for _ in 0..CLAIM_ATTEMPTS {
+            let file = match open_owner(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == ErrorKind::NotFound => match self.create_execution(&dir)? {
+                    Some(file) => return Ok(file),
+                    // Another process created it first: lock its owner file.
+                    None if path.exists() => continue,
+                    // A directory without an owner file (left by an older
+                    // version, or half removed): give it one.
+                    None => OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .mode(0o600)
+                        .open(&path)
+                        .map_err(|e| Error::io("create", &path, e))?,
+                },
+                Err(e) => return Err(Error::io("open", &path, e)),
+            };
+            lock(&file, libc::F_RDLCK, LIVE_BYTE, true).map_err(|e| Error::io("lock", &path, e))?;
+            if still_linked(&file) {
+                return Ok(file);
+            }
+            // Garbage collection removed the execution while this process
+            // waited for the lock: start it anew.
+        }
+        Err(Error::io(
+            "claim",
+            &path,
+            std::io::Error::other(format!(
+                "removed by garbage collection {CLAIM_ATTEMPTS} times in a row"
+            )),
+        ))
+    }
+
+    /// Creates the directory `dir` holding an owner file locked by this
+    /// process, moved into place at once (so that no process ever sees it
+    /// without its owner). `None` when `dir` exists already.
+    fn create_execution(&self, dir: &Path) -> Result<Option<File>> {
+        let tmp = temp_path(self.root(), "exec-")?;
+        let made = DirBuilder::new().mode(0o700).create(&tmp);
+        if let Err(e) = made {
+            if e.kind() != ErrorKind::NotFound {
+                return Err(Error::io("create directory", &tmp, e));
+            }
+            // The root itself is gone (a temp cleaner): re-create and vet it.
+            super::root::prepare_root(self.root())?;
+            DirBuilder::new()
+                .mode(0o700)
+                .create(&tmp)
+                .map_err(|e| Error::io("create directory", &tmp, e))?;
+        }
+        let created = self.fill_execution(&tmp, dir);
+        if !matches!(created, Ok(Some(_))) {
+            fs::remove_dir_all(&tmp).ok();
+        }
+        created
+    }
+
+    fn fill_execution(&self, tmp: &Path, dir: &Path) -> Result<Option<File>> {
+        let path = tmp.join(OWNER_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io("create", &path, e))?;
+        lock(&file, libc::F_RDLCK, LIVE_BYTE, true).map_err(|e| Error::io("lock", &path, e))?;
+        // For people looking at the store; liveness is the lock alone.
+        writeln!(file, "{}", std::process::id()).map_err(|e| Error::io("write", &path, e))?;
+        match rename_dir_noreplace(tmp, dir) {
+            Ok(true) => Ok(Some(file)),
+            Ok(false) => Ok(None),
+            Err(e) => Err(Error::io("rename", dir, e)),
+        }
+    }
+
+    /// Removes every execution older than `ttl` that no live process owns,
+    /// and reports each: removed, or why it could not be (the others are
+    /// handled all the same).
     pub fn collect_orphans(&self, ttl: Duration) -> Result<Vec<Orphan>> {
+        self.collect_orphans_with(ttl, |dir| fs::remove_dir_all(dir))
+    }
+
+    fn collect_orphans_with(
+        &self,
+        ttl: Duration,
+        remove: impl Fn(&Path) -> std::io::Result<()>,
+    ) -> Result<Vec<Orphan>> {
         let now = SystemTime::now();
-        let mut removed = Vec::new();
+        let mut orphans = Vec::new();
         for (exec, started) in self.list_executions()? {
             let age = now.duration_since(started).unwrap_or_default();
             if age < ttl {
                 continue;
             }
             let dir = self.exec_dir(&exec)?;
-            let owner = fs::read_to_string(dir.join(OWNER_FILE)).unwrap_or_default();
-            if owner_alive(&owner) {
-                continue;
-            }
+            let path = dir.join(OWNER_FILE);
+            let report = |error: Error| Orphan {
+                execution_id: hex(&exec),
+                age,
+                bytes: dir_size(&dir),
+                error: Some(error.to_string()),
+            };
+            // Held while the directory is removed: a process claiming it
+            // meanwhile waits, then finds the owner file gone and starts anew.
+            let _lock = match open_owner(&path) {
+                Ok(file) => match lock(&file, libc::F_WRLCK, LIVE_BYTE, false) {
+                    Ok(true) => Some(file),
+                    // A live owner holds it.
+                    Ok(false) => continue,
+                    Err(e) => {
+                        orphans.push(report(Error::io("lock", &path, e)));
+                        continue;
+                    }
+                },
+                // No owner file: nothing can own it (half removed, or older).
+                Err(e) if e.kind() == ErrorKind::NotFound => None,
+                Err(e) => {
+                    orphans.push(report(Error::io("open", &path, e)));
+                    continue;
+                }
+            };
             let bytes = dir_size(&dir);
-            self.clear(&exec)?;
-            removed.push(Orphan {
+            match remove(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => {
+                    orphans.push(report(Error::io("remove", &dir, e)));
+                    continue;
+                }
+            }
+            self.next_ids().retain(|log, _| !log.starts_with(&dir));
+            orphans.push(Orphan {
                 execution_id: hex(&exec),
                 age,
                 bytes,
+                error: None,
             });
         }
-        Ok(removed)
+        Ok(orphans)
     }
 }
 
@@ -140,14 +313,31 @@ mod tests {
     use super::*;
     use crate::store::test_store;
 
+    fn executions(store: &BufferingStore) -> Vec<Vec<u8>> {
+        let mut ids: Vec<_> = store
+            .list_executions()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// State an owner that died left: a directory whose owner file nobody locks.
+    fn dead_execution(store: &BufferingStore, exec: &[u8]) {
+        let dir = store.exec_dir(exec).unwrap();
+        fs::create_dir_all(dir.join("log")).unwrap();
+        fs::write(dir.join("log").join("x"), b"12345").unwrap();
+        fs::write(dir.join(OWNER_FILE), "999999999\n").unwrap();
+    }
+
     #[test]
     fn removes_old_state_of_dead_owners_only() {
         let (_dir, store) = test_store();
-        store.append(b"dead", b"n", b"k", b"12345").unwrap();
+        dead_execution(&store, b"dead");
         store.claim(b"mine").unwrap();
         store.append(b"mine", b"n", b"k", b"x").unwrap();
-        let dead_owner = store.exec_dir(b"dead").unwrap().join(OWNER_FILE);
-        fs::write(&dead_owner, "999999999 1").unwrap();
 
         // Younger than the TTL: nothing goes.
         assert!(store
@@ -158,61 +348,144 @@ mod tests {
         let removed = store.collect_orphans(Duration::ZERO).unwrap();
         assert_eq!(removed.len(), 1);
         assert_eq!(removed[0].execution_id, hex(b"dead"));
-        assert!(removed[0].bytes >= 5);
-        let left: Vec<_> = store
-            .list_executions()
-            .unwrap()
-            .into_iter()
-            .map(|e| e.0)
-            .collect();
-        assert_eq!(left, vec![b"mine".to_vec()]);
+        assert!(removed[0].bytes >= 5 && removed[0].error.is_none());
+        assert_eq!(executions(&store), vec![b"mine".to_vec()]);
     }
 
     #[test]
-    fn the_first_write_claims_and_claim_takes_over() {
+    fn a_live_owner_is_known_by_its_lock_whatever_its_owner_file_says() {
         let (dir, store) = test_store();
-        let owner =
-            |exec: &[u8]| fs::read_to_string(store.exec_dir(exec).unwrap().join(OWNER_FILE));
-        let me = process_identity(std::process::id()).unwrap();
+        store.kv_put(b"live", b"k", b"v").unwrap();
+        // The owner file emptied (or unreadable pid information): still live.
+        fs::write(store.exec_dir(b"live").unwrap().join(OWNER_FILE), "").unwrap();
+        // Another store on the same root (as another process would) collects.
+        let other = BufferingStore::open(dir.path().join("root")).unwrap();
+        assert!(other.collect_orphans(Duration::ZERO).unwrap().is_empty());
+        assert_eq!(store.kv_get(b"live", b"k").unwrap().unwrap(), b"v");
+        // Once its owner cleared it, nothing of it is left to collect...
+        store.kv_put(b"gone", b"k", b"v").unwrap();
+        store.clear(b"live").unwrap();
+        assert_eq!(executions(&store), vec![b"gone".to_vec()]);
+        // ... and a store that drops its claims leaves its state collectable.
+        drop(store);
+        let removed = other.collect_orphans(Duration::ZERO).unwrap();
+        assert_eq!(removed.len(), 1, "{removed:?}");
+        assert!(executions(&other).is_empty());
+    }
+
+    #[test]
+    fn the_first_write_claims_and_an_owner_of_many_processes_lives_while_one_does() {
+        let (dir, store) = test_store();
         assert!(
             !store.exec_dir(b"e").unwrap().exists(),
             "nothing before the first write"
         );
         store.kv_put(b"e", b"k", b"v").unwrap();
-        assert_eq!(owner(b"e").unwrap(), me);
+        assert!(store.exec_dir(b"e").unwrap().join(OWNER_FILE).exists());
+        let other = BufferingStore::open(dir.path().join("root")).unwrap();
+        other.claim(b"e").unwrap();
+        other.append(b"e", b"n", b"k", b"x").unwrap();
+        let collector = BufferingStore::open(dir.path().join("root")).unwrap();
+        drop(store);
+        assert!(collector
+            .collect_orphans(Duration::ZERO)
+            .unwrap()
+            .is_empty());
+        drop(other);
+        assert_eq!(collector.collect_orphans(Duration::ZERO).unwrap().len(), 1);
+    }
 
-        // Another process's first write leaves an existing owner alone ...
-        fs::write(store.exec_dir(b"e").unwrap().join(OWNER_FILE), "1 2").unwrap();
+    #[test]
+    fn a_claim_after_collection_starts_the_execution_anew() {
+        let (dir, store) = test_store();
+        dead_execution(&store, b"e");
+        let collector = BufferingStore::open(dir.path().join("root")).unwrap();
+        assert_eq!(collector.collect_orphans(Duration::ZERO).unwrap().len(), 1);
+        store.kv_put(b"e", b"k", b"v").unwrap();
+        assert!(collector
+            .collect_orphans(Duration::ZERO)
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.kv_get(b"e", b"k").unwrap().unwrap(), b"v");
+        // A directory without an owner file gets one on its first claim.
+        let bare = store.exec_dir(b"bare").unwrap();
+        fs::create_dir_all(&bare).unwrap();
+        store.kv_put(b"bare", b"k", b"v").unwrap();
+        assert!(collector
+            .collect_orphans(Duration::ZERO)
+            .unwrap()
+            .is_empty());
+        assert!(bare.join(OWNER_FILE).exists());
+    }
+
+    #[test]
+    fn collection_goes_on_past_an_orphan_it_cannot_remove_and_reports_it() {
+        let (_dir, store) = test_store();
+        for exec in [&b"o1"[..], b"o2", b"o3"] {
+            dead_execution(&store, exec);
+        }
+        let stuck = store.exec_dir(b"o2").unwrap();
+        let orphans = store
+            .collect_orphans_with(Duration::ZERO, |dir| {
+                if dir == stuck {
+                    Err(std::io::Error::from_raw_os_error(libc::EBUSY))
+                } else {
+                    fs::remove_dir_all(dir)
+                }
+            })
+            .unwrap();
+        assert_eq!(orphans.len(), 3, "{orphans:?}");
+        let errors: Vec<_> = orphans
+            .iter()
+            .filter_map(|o| {
+                o.error
+                    .as_ref()
+                    .map(|e| (o.execution_id.clone(), e.clone()))
+            })
+            .collect();
+        assert_eq!(errors.len(), 1, "{orphans:?}");
+        assert_eq!(errors[0].0, hex(b"o2"));
+        assert!(
+            errors[0].1.contains("remove") && errors[0].1.contains(&*stuck.to_string_lossy()),
+            "{}",
+            errors[0].1
+        );
+        assert_eq!(executions(&store), vec![b"o2".to_vec()]);
+    }
+
+    #[test]
+    fn owned_here_or_orphaned_unless_another_live_process_took_it_over() {
+        let (dir, store) = test_store();
+        assert!(store.owned_here_or_orphaned(b"none").unwrap());
+        // Opened (not taken over) here and written by another: nobody took it.
+        store.kv_put(b"e", b"k", b"v").unwrap();
         let other = BufferingStore::open(dir.path().join("root")).unwrap();
         other.append(b"e", b"n", b"k", b"x").unwrap();
-        assert_eq!(owner(b"e").unwrap(), "1 2");
-        // ... and an explicit claim takes the execution over.
-        other.claim(b"e").unwrap();
-        assert_eq!(owner(b"e").unwrap(), me);
-        store.clear(b"e").unwrap();
-        assert!(!store.exec_dir(b"e").unwrap().exists());
-    }
-
-    #[test]
-    fn owned_here_or_orphaned() {
-        let (_dir, store) = test_store();
-        assert!(store.owned_here_or_orphaned(b"none").unwrap());
-        store.kv_put(b"e", b"k", b"v").unwrap();
         assert!(store.owned_here_or_orphaned(b"e").unwrap());
-        let owner = store.exec_dir(b"e").unwrap().join(OWNER_FILE);
-        fs::write(&owner, "999999999 1").unwrap();
-        assert!(store.owned_here_or_orphaned(b"e").unwrap(), "a dead owner");
-        let parent = std::os::unix::process::parent_id();
-        fs::write(&owner, process_identity(parent).unwrap()).unwrap();
-        assert!(!store.owned_here_or_orphaned(b"e").unwrap(), "a live owner");
+        assert!(other.owned_here_or_orphaned(b"e").unwrap());
+        // Taken over by `other` (as the extension takes a worker's execution).
+        other.claim(b"e").unwrap();
+        assert!(!store.owned_here_or_orphaned(b"e").unwrap());
+        assert!(other.owned_here_or_orphaned(b"e").unwrap());
+        let third = BufferingStore::open(dir.path().join("root")).unwrap();
+        assert!(!third.owned_here_or_orphaned(b"e").unwrap());
+        // The one that took it over is gone: orphaned.
+        drop(other);
+        assert!(store.owned_here_or_orphaned(b"e").unwrap());
+        assert!(third.owned_here_or_orphaned(b"e").unwrap());
     }
 
     #[test]
-    fn this_process_is_alive_and_garbage_is_not() {
-        let me = process_identity(std::process::id()).unwrap();
-        assert!(owner_alive(&me));
-        assert!(!owner_alive(""));
-        assert!(!owner_alive("not a pid"));
-        assert!(!owner_alive(&format!("{} 0", std::process::id())));
+    fn claims_of_executions_cleared_elsewhere_are_dropped() {
+        let (dir, store) = test_store();
+        let other = BufferingStore::open(dir.path().join("root")).unwrap();
+        for i in 0..20u8 {
+            let exec = [b'x', i];
+            store.kv_put(&exec, b"k", b"v").unwrap();
+            other.claim(&exec).unwrap();
+            store.clear(&exec).unwrap();
+        }
+        other.claim(b"last").unwrap();
+        assert!(other.claimed().len() <= 2, "{}", other.claimed().len());
     }
 }

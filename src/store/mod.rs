@@ -16,7 +16,8 @@ mod queue;
 mod random;
 mod root;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -32,8 +33,9 @@ pub struct BufferingStore {
     root: PathBuf,
     /// Next id to try per log/queue directory, to avoid listing it on every append.
     next_ids: Mutex<HashMap<PathBuf, i64>>,
-    /// Executions whose directory this process created or claimed.
-    claimed: Mutex<HashSet<Vec<u8>>>,
+    /// Executions this process owns, each with its locked owner file (see
+    /// [`claim`](BufferingStore::claim)).
+    claimed: Mutex<HashMap<Vec<u8>, File>>,
 }
 
 impl BufferingStore {
@@ -62,14 +64,15 @@ impl BufferingStore {
         self.next_ids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn claimed(&self) -> MutexGuard<'_, HashSet<Vec<u8>>> {
+    fn claimed(&self) -> MutexGuard<'_, HashMap<Vec<u8>, File>> {
         self.claimed.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// A fresh execution id: 16 random bytes.
-pub fn new_execution_id() -> Vec<u8> {
-    random::random_bytes::<16>().to_vec()
+/// A fresh execution id: 16 bytes from the OS random source (an error if
+/// that fails).
+pub fn new_execution_id() -> Result<Vec<u8>> {
+    Ok(random::random_bytes::<16>()?.to_vec())
 }
 
 /// A store in a fresh temporary directory (kept alive by the returned guard).
@@ -86,9 +89,9 @@ mod tests {
 
     #[test]
     fn execution_ids_are_random() {
-        let a = new_execution_id();
+        let a = new_execution_id().unwrap();
         assert_eq!(a.len(), 16);
-        assert_ne!(a, new_execution_id());
+        assert_ne!(a, new_execution_id().unwrap());
     }
 
     #[test]

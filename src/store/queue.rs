@@ -30,7 +30,7 @@ impl BufferingStore {
         let tag = hex(&claim_tag.as_bytes()[..claim_tag.len().min(32)]);
         for id in list_ids(&dir)? {
             let item = dir.join(entry_name(id));
-            let claimed = temp_path(&dir, &format!("claim-{tag}-"));
+            let claimed = temp_path(&dir, &format!("claim-{tag}-"))?;
             match fs::rename(&item, &claimed) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,

@@ -254,7 +254,7 @@ impl Worker {
             Some(exec) => exec,
             None => {
                 let bound = Bound::from_init(&self.functions, init).map_err(rpc)?;
-                let exec = new_execution_id();
+                let exec = new_execution_id().map_err(rpc)?;
                 self.store.claim(&exec).map_err(rpc)?;
                 self.store
                     .kv_put(&exec, INIT_KEY, &encode_batch(init).map_err(rpc)?)

@@ -6,6 +6,7 @@ vgi_store_gc(), while the state of live processes is never touched.
 Usage: test_store_gc.py EXTENSION   (TMPDIR: a private, empty directory)
 """
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -31,28 +32,50 @@ def executions():
     return sorted(os.path.basename(p) for p in glob.glob(os.path.join(STORE, "*")))
 
 
-def fake_execution(exec_hex, owner, age_seconds):
+# Processes that hold an execution's owner lock, as a live owner does (in a
+# process of their own: closing any descriptor of a file drops the POSIX
+# locks of the whole process, and DuckDB in this process opens the file).
+LOCKS = []
+
+HOLD_LOCK = (
+    "import fcntl, sys\n"
+    "f = open(sys.argv[1], 'r+')\n"
+    "fcntl.lockf(f, fcntl.LOCK_SH, 1, 0)  # byte 0, shared\n"
+    "print('locked', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def fake_execution(exec_hex, live, age_seconds):
+    """State of an execution; its owner is alive when it holds the owner file's lock."""
     path = os.path.join(STORE, exec_hex)
     os.makedirs(os.path.join(path, "log"), exist_ok=True)
     with open(os.path.join(path, "log", "00000000000000000000.bin"), "wb") as f:
         f.write(b"x" * 1000)
-    with open(os.path.join(path, "owner"), "w") as f:
-        f.write(owner)
+    owner = os.path.join(path, "owner")
+    with open(owner, "w") as f:
+        # The pid is informational only: a dead owner's may even be a live process.
+        f.write(f"{os.getpid()}\n")
+    if live:
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, owner],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline().strip() == "locked"
+        LOCKS.append(holder)
     then = time.time() - age_seconds
     os.utime(path, (then, then))
 
 
-def me():
-    with open("/proc/self/stat") as f:
-        rest = f.read().rsplit(")", 1)[1].split()
-    return f"{os.getpid()} {rest[19]}"
+def release_lock():
+    holder = LOCKS.pop()
+    holder.stdin.close()
+    holder.wait()
 
 
 def check_load_removes_only_old_dead_state():
     connect()  # creates the store root
-    fake_execution("aa01", "999999999 1", 2 * DAY)  # old, dead owner: goes at load
-    fake_execution("aa02", "999999999 1", 60)  # young, dead owner: stays (TTL)
-    fake_execution("aa03", me(), 2 * DAY)  # old, live owner: stays
+    fake_execution("aa01", False, 2 * DAY)  # old, dead owner: goes at load
+    fake_execution("aa02", False, 60)  # young, dead owner: stays (TTL)
+    fake_execution("aa03", True, 2 * DAY)  # old, live owner: stays
     connect()
     assert executions() == ["aa02", "aa03"], executions()
     con = connect()
@@ -62,7 +85,9 @@ def check_load_removes_only_old_dead_state():
     assert executions() == ["aa03"], executions()
     con.execute("SET vgi_orphan_ttl_seconds = 0")
     assert con.execute("SELECT count(*) FROM vgi_store_gc()").fetchall() == [(0,)]
-    os.system(f"rm -rf {os.path.join(STORE, 'aa03')}")
+    release_lock()
+    assert con.execute("SELECT execution_id, error FROM vgi_store_gc()").fetchall() == [("aa03", None)]
+    assert executions() == []
     print("  load and vgi_store_gc(): removed old state of dead owners only")
 
 
@@ -95,9 +120,39 @@ def check_killed_duckdb_leaves_state_that_gc_removes():
     print(f"  killed DuckDB mid-query: {len(left)} execution(s) kept while it ran, removed after")
 
 
+def check_gc_reports_what_it_cannot_remove_and_goes_on():
+    for exec_hex in ("ab01", "ab02", "ab03"):
+        fake_execution(exec_hex, False, 60)
+    stuck = os.path.join(STORE, "ab02", "log")
+    os.chmod(stuck, 0o500)
+    # Root removes it anyway: the collecting DuckDB runs without CAP_DAC_OVERRIDE.
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    code = (
+        "import duckdb, json\n"
+        "con = duckdb.connect(config={'allow_unsigned_extensions': 'true'})\n"
+        f"con.execute(\"LOAD '{EXTENSION}'\")\n"
+        "rows = con.execute('SELECT execution_id, error FROM vgi_store_gc(ttl_seconds := 0) ORDER BY 1').fetchall()\n"
+        "print(json.dumps(rows))\n"
+    )
+    try:
+        proc = subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        rows = json.loads(proc.stdout)
+    finally:
+        os.chmod(stuck, 0o700)
+    assert [r[0] for r in rows] == ["ab01", "ab02", "ab03"], rows
+    assert rows[0][1] is None and rows[2][1] is None, rows
+    assert "remove" in rows[1][1] and "ab02" in rows[1][1] and "Permission denied" in rows[1][1], rows
+    assert executions() == ["ab02"], executions()
+    assert connect().execute("SELECT execution_id, error FROM vgi_store_gc(ttl_seconds := 0)").fetchall() \
+        == [("ab02", None)]
+    print(f"  not removable: {rows[1][1]}")
+
+
 def main():
     run_checks([(c.__name__, c) for c in (check_load_removes_only_old_dead_state,
-                                          check_killed_duckdb_leaves_state_that_gc_removes)])
+                                          check_killed_duckdb_leaves_state_that_gc_removes,
+                                          check_gc_reports_what_it_cannot_remove_and_goes_on)])
 
 
 if __name__ == "__main__":

@@ -126,7 +126,55 @@ idx_t FixedWidthColumn::Bytes() const {
 	return data.size() + validity.size();
 }
 
-static void ReleaseBorrowed(ArrowArray *array) {
+//===--------------------------------------------------------------------===//
+// The finished batch: a struct array over fixed-width and appended columns
+//===--------------------------------------------------------------------===//
+//! Owns a finished batch's memory. The batch and each fixed-width child hold
+//! one reference each, so a consumer that moves a child out (the Arrow C
+//! Data Interface allows it) keeps that child's buffers alive after the
+//! batch is released. The appender's children are DuckDB's own, each
+//! releasable on its own.
+struct BatchArrays {
+	~BatchArrays() {
+		// Its children were released (or moved out) already.
+		if (appended.release) {
+			appended.release(&appended);
+		}
+		for (auto &column : fixed) {
+			column->Recycle(*pool);
+		}
+	}
+	shared_ptr<BufferPool> pool;
+	vector<unique_ptr<FixedWidthColumn>> fixed;
+	vector<ArrowArray> fixed_arrays;
+	//! The appender's struct array, whose children this batch lists.
+	ArrowArray appended;
+	vector<ArrowArray *> children;
+	const void *buffers[1] = {nullptr};
+};
+
+//! The private data of the batch and of each fixed-width child: a reference.
+using BatchReference = shared_ptr<BatchArrays>;
+
+static void ReleaseFixedChild(ArrowArray *array) {
+	if (!array || !array->release) {
+		return;
+	}
+	delete static_cast<BatchReference *>(array->private_data);
+	array->release = nullptr;
+}
+
+static void ReleaseBatch(ArrowArray *array) {
+	if (!array || !array->release) {
+		return;
+	}
+	for (int64_t i = 0; i < array->n_children; i++) {
+		auto child = array->children[i];
+		if (child->release) {
+			child->release(child);
+		}
+	}
+	delete static_cast<BatchReference *>(array->private_data);
 	array->release = nullptr;
 }
 
@@ -142,36 +190,7 @@ void FixedWidthColumn::Describe(ArrowArray &out) {
 	out.children = nullptr;
 	out.dictionary = nullptr;
 	out.private_data = nullptr;
-	// The parent's release frees the buffers (see BatchArrays).
-	out.release = ReleaseBorrowed;
-}
-
-//===--------------------------------------------------------------------===//
-// The finished batch: a struct array over fixed-width and appended columns
-//===--------------------------------------------------------------------===//
-struct BatchArrays {
-	shared_ptr<BufferPool> pool;
-	vector<unique_ptr<FixedWidthColumn>> fixed;
-	vector<ArrowArray> fixed_arrays;
-	//! The appender's struct array, whose children this batch lists.
-	ArrowArray appended;
-	vector<ArrowArray *> children;
-	const void *buffers[1] = {nullptr};
-};
-
-static void ReleaseBatch(ArrowArray *array) {
-	if (!array || !array->release) {
-		return;
-	}
-	auto holder = static_cast<BatchArrays *>(array->private_data);
-	if (holder->appended.release) {
-		holder->appended.release(&holder->appended);
-	}
-	for (auto &column : holder->fixed) {
-		column->Recycle(*holder->pool);
-	}
-	delete holder;
-	array->release = nullptr;
+	out.release = nullptr;
 }
 
 //===--------------------------------------------------------------------===//
@@ -240,7 +259,7 @@ idx_t ArrowBatchBuilder::Bytes() const {
 }
 
 void ArrowBatchBuilder::Finish(ArrowArray &out) {
-	auto holder = make_uniq<BatchArrays>();
+	auto holder = make_shared_ptr<BatchArrays>();
 	holder->pool = pool;
 	holder->appended.release = nullptr;
 	if (appender) {
@@ -264,7 +283,11 @@ void ArrowBatchBuilder::Finish(ArrowArray &out) {
 	out.buffers = holder->buffers;
 	out.children = holder->children.data();
 	out.dictionary = nullptr;
-	out.private_data = holder.release();
+	for (auto &child : holder->fixed_arrays) {
+		child.private_data = new BatchReference(holder);
+		child.release = ReleaseFixedChild;
+	}
+	out.private_data = new BatchReference(std::move(holder));
 	out.release = ReleaseBatch;
 	rows = 0;
 }

@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string>
+
+#include "duckdb/common/vector.hpp"
+
 #include "duckdb/common/arrow/arrow.hpp"
 
 extern "C" {
@@ -34,6 +38,14 @@ enum VgiFunctionFlags : uint32_t {
 	VGI_PROJECTION_PUSHDOWN = 1u << 3,
 };
 
+enum VgiExecFlags : uint32_t {
+	//! Record lifecycle events (DuckDB logs at DEBUG level).
+	VGI_EXEC_DEBUG_LOGS = 1u << 0,
+	//! enable_external_access is false: start no process but the vgi-worker
+	//! beside the extension.
+	VGI_EXEC_NO_EXTERNAL_ACCESS = 1u << 1,
+};
+
 enum VgiParamKind : uint32_t {
 	VGI_PARAM_TABLE = 0,
 	VGI_PARAM_POSITIONAL = 1,
@@ -47,6 +59,8 @@ struct VgiApi {
 	// Registry: the functions one extension registers.
 	size_t (*registry_len)(const VgiRegistry *registry);
 	const VgiFunction *(*registry_get)(const VgiRegistry *registry, size_t index);
+	//! Frees a registry given to vgi_bridge_init (once, when its database closes).
+	void (*registry_free)(VgiRegistry *registry);
 	// The DuckDB settings the extension declares.
 	size_t (*registry_setting_count)(const VgiRegistry *registry);
 	VgiStr (*registry_setting_name)(const VgiRegistry *registry, size_t index);
@@ -56,7 +70,7 @@ struct VgiApi {
 	                                 char **error);
 	void (*error_free)(char *error);
 	//! Removes orphaned state older than `ttl_seconds`, reported as a struct
-	//! array (execution_id, age_seconds, bytes) with its schema.
+	//! array (execution_id, age_seconds, bytes, error) with its schema.
 	int (*store_gc)(const VgiRegistry *registry, int64_t ttl_seconds, ArrowSchema *out_schema, ArrowArray *out,
 	                char **error);
 
@@ -80,16 +94,19 @@ struct VgiApi {
 	// output schema is exported into `*out_schema`.
 	//! The current values of the declared settings come in as a one-row array
 	//! of VARCHAR columns named after them.
-	VgiBind *(*bind)(const VgiFunction *fn, ArrowSchema *input_schema, ArrowSchema *args_schema, ArrowArray *args,
-	                 ArrowSchema *settings_schema, ArrowArray *settings, ArrowSchema *out_schema, char **error);
+	//! `flags` (VgiExecFlags): whether external access is disabled.
+	VgiBind *(*bind)(const VgiFunction *fn, uint32_t flags, ArrowSchema *input_schema, ArrowSchema *args_schema,
+	                 ArrowArray *args, ArrowSchema *settings_schema, ArrowArray *settings, ArrowSchema *out_schema,
+	                 char **error);
 	void (*bind_free)(VgiBind *bind);
 
 	// One execution of a bound call (one query's sink and source).
-	//! `debug_logs`: record lifecycle events; `interrupted(context)` tells
-	//! whether the query was interrupted.
+	//! `flags` (VgiExecFlags): record lifecycle events, whether external access
+	//! is disabled; `interrupted(context)` tells whether the query was
+	//! interrupted (called until exec_end, never after).
 	//! `projection` (length `projection_len`, null: all columns) lists the
 	//! output columns the query reads.
-	VgiExec *(*exec_start)(const VgiBind *bind, int debug_logs, void *context, int (*interrupted)(void *context),
+	VgiExec *(*exec_start)(const VgiBind *bind, uint32_t flags, void *context, int (*interrupted)(void *context),
 	                       const size_t *projection, size_t projection_len, char **error);
 	//! Sink one input batch (a struct array, moved in). `batch_index` < 0: none.
 	int (*exec_process)(VgiExec *exec, ArrowArray *batch, int64_t batch_index, char **error);
@@ -109,13 +126,31 @@ struct VgiApi {
 	void (*producer_free)(VgiProducer *producer);
 };
 
-// Implemented in C++: registers the registry's functions with DuckDB. Throws
-// a DuckDB exception on failure (called through Rust's "C-unwind" ABI).
-void vgi_bridge_init(void *extension_loader, const VgiApi *api, const VgiRegistry *registry,
-                     const char *load_error);
+// Implemented in C++: registers the registry's functions with DuckDB, which
+// owns the registry from then on (freed with registry_free, also when this
+// fails). Throws a DuckDB exception on failure (called through Rust's
+// "C-unwind" ABI).
+void vgi_bridge_init(void *extension_loader, const VgiApi *api, VgiRegistry *registry, const char *load_error);
 }
 
 namespace vgi {
-//! The Rust side, set once by vgi_bridge_init.
+//! The Rust side, set by vgi_bridge_init.
 const VgiApi &Api();
+
+//! One database's Rust registry: the functions registered in it and the
+//! store info hold it, and the last of them (when the database closes)
+//! frees it. Nothing of it is shared with another database.
+struct RegistryHandle {
+	explicit RegistryHandle(VgiRegistry *registry_p) : registry(registry_p) {
+	}
+	~RegistryHandle() {
+		Api().registry_free(registry);
+	}
+	RegistryHandle(const RegistryHandle &) = delete;
+	RegistryHandle &operator=(const RegistryHandle &) = delete;
+
+	VgiRegistry *registry;
+	//! The names of the settings registered for it, read at bind.
+	duckdb::vector<std::string> setting_names;
+};
 } // namespace vgi

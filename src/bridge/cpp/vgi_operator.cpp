@@ -7,7 +7,9 @@
 #include "duckdb/logging/logger.hpp"
 #include "duckdb/planner/operator_extension.hpp"
 #include "duckdb/main/client_context_state.hpp"
+#include "duckdb/main/settings.hpp"
 #include "duckdb/planner/expression/bound_reference_expression.hpp"
+#include "duckdb/common/vector_operations/vector_operations.hpp"
 
 namespace vgi {
 
@@ -48,9 +50,59 @@ static void DrainLogs(ClientContext &context, VgiExec *exec) {
 }
 
 BoundCall::BoundCall(const VgiFunction *function_p, string name_p, uint32_t flags_p, VgiBind *bind_p,
-                     unique_ptr<ArrowSchemaWrapper> output_schema_p, ImportedSchema output_p)
+                     unique_ptr<ArrowSchemaWrapper> output_schema_p, ImportedSchema output_p,
+                     vector<LogicalType> types_p)
     : function(function_p), name(std::move(name_p)), flags(flags_p), bind(bind_p),
-      output_schema(std::move(output_schema_p)), output(std::move(output_p)) {
+      output_schema(std::move(output_schema_p)), output(std::move(output_p)), types(std::move(types_p)) {
+}
+
+//! Whether two Arrow fields have the same type: format, children (with their
+//! names) and dictionary.
+static bool SameArrowType(const ArrowSchema &a, const ArrowSchema &b) {
+	if (string(a.format) != string(b.format) || a.n_children != b.n_children ||
+	    (a.dictionary == nullptr) != (b.dictionary == nullptr)) {
+		return false;
+	}
+	for (int64_t i = 0; i < a.n_children; i++) {
+		auto &x = *a.children[i];
+		auto &y = *b.children[i];
+		if (string(x.name ? x.name : "") != string(y.name ? y.name : "") || !SameArrowType(x, y)) {
+			return false;
+		}
+	}
+	return !a.dictionary || SameArrowType(*a.dictionary, *b.dictionary);
+}
+
+vector<LogicalType> RestoredTypes(ClientContext &context, const ArrowSchema &output_arrow,
+                                  const ImportedSchema &output, const vector<LogicalType> &input_types,
+                                  const vector<string> &input_names) {
+	ArrowSchemaWrapper exported;
+	ExportSchema(context, input_types, input_names, exported.arrow_schema);
+	// What each input column's type becomes through Arrow.
+	auto through_arrow = ImportSchema(context, exported.arrow_schema).types;
+	auto types = output.types;
+	if (NumericCast<idx_t>(output_arrow.n_children) != types.size()) {
+		return types;
+	}
+	auto restorable = [&](idx_t output_column, idx_t input_column) {
+		return input_column < input_types.size() && input_types[input_column] != through_arrow[input_column] &&
+		       output.names[output_column] == input_names[input_column] &&
+		       SameArrowType(*output_arrow.children[output_column], *exported.arrow_schema.children[input_column]);
+	};
+	for (idx_t i = 0; i < types.size(); i++) {
+		// The input column at the same position first (names may repeat).
+		if (restorable(i, i)) {
+			types[i] = input_types[i];
+			continue;
+		}
+		for (idx_t j = 0; j < input_types.size(); j++) {
+			if (restorable(i, j)) {
+				types[i] = input_types[j];
+				break;
+			}
+		}
+	}
+	return types;
 }
 
 BoundCall::~BoundCall() {
@@ -244,8 +296,14 @@ static idx_t ProcessBatchRows(ClientContext &context, const string &function) {
 unique_ptr<GlobalSinkState> PhysicalVgiBuffering::GetGlobalSinkState(ClientContext &context) const {
 	auto batch_rows = ProcessBatchRows(context, call->name);
 	char *error = nullptr;
-	auto debug = Logger::Get(context).ShouldLog(LOG_TYPE, LogLevel::LOG_DEBUG);
-	auto exec = Api().exec_start(call->bind, debug ? 1 : 0, &context, IsInterrupted,
+	uint32_t flags = 0;
+	if (Logger::Get(context).ShouldLog(LOG_TYPE, LogLevel::LOG_DEBUG)) {
+		flags |= VGI_EXEC_DEBUG_LOGS;
+	}
+	if (!Settings::Get<EnableExternalAccessSetting>(context)) {
+		flags |= VGI_EXEC_NO_EXTERNAL_ACCESS;
+	}
+	auto exec = Api().exec_start(call->bind, flags, &context, IsInterrupted,
 	                             projection.empty() ? nullptr : projection.data(), projection.size(), &error);
 	if (!exec) {
 		ThrowRustError(call->name, "init", error);
@@ -268,11 +326,11 @@ void PhysicalVgiBuffering::Flush(ExecutionContext &context, VgiGlobalSinkState &
 	if (!lstate.batch || lstate.batch->Rows() == 0) {
 		return;
 	}
-	ArrowArray array;
-	lstate.batch->Finish(array);
+	ArrowArrayWrapper array;
+	lstate.batch->Finish(array.arrow_array);
 	auto batch_index = number_batches ? gstate.next_batch++ : lstate.batch_index;
 	char *error = nullptr;
-	auto status = Api().exec_process(gstate.execution->Get(), &array, batch_index, &error);
+	auto status = Api().exec_process(gstate.execution->Get(), &array.arrow_array, batch_index, &error);
 	DrainLogs(context.client, gstate.execution->Get());
 	if (status != 0) {
 		ThrowPhaseError(context.client, call->name, "process", error);
@@ -366,7 +424,54 @@ public:
 	}
 	VgiProducer *producer = nullptr;
 	unique_ptr<ArrowBatchReader> reader;
+	//! The produced columns as imported, when some are cast to a restored type.
+	DataChunk imported;
 };
+
+//! The produced columns (all, or the projected ones).
+static vector<idx_t> ProducedColumns(const BoundCall &call, const vector<idx_t> &projection) {
+	if (!projection.empty()) {
+		return projection;
+	}
+	vector<idx_t> all;
+	for (idx_t i = 0; i < call.types.size(); i++) {
+		all.push_back(i);
+	}
+	return all;
+}
+
+//! Emits the reader's next rows into `chunk`; columns of a restored type
+//! are emitted as imported, then cast.
+static void EmitRows(ClientContext &context, const BoundCall &call, const vector<idx_t> &projection,
+                     VgiLocalSourceState &lstate, DataChunk &chunk) {
+	auto columns = ProducedColumns(call, projection);
+	bool restored = false;
+	for (auto column : columns) {
+		restored = restored || call.IsRestored(column);
+	}
+	if (!restored) {
+		lstate.reader->Emit(call.output, chunk, projection);
+		return;
+	}
+	if (lstate.imported.ColumnCount() == 0) {
+		vector<LogicalType> types;
+		for (auto column : columns) {
+			types.push_back(call.output.types[column]);
+		}
+		lstate.imported.Initialize(context, types);
+	}
+	lstate.reader->Emit(call.output, lstate.imported, projection);
+	auto count = lstate.imported.size();
+	chunk.Reset();
+	for (idx_t i = 0; i < columns.size(); i++) {
+		if (call.IsRestored(columns[i])) {
+			VectorOperations::Cast(context, lstate.imported.data[i], chunk.data[i], count);
+		} else {
+			chunk.data[i].Reference(lstate.imported.data[i]);
+		}
+	}
+	chunk.SetCardinality(count);
+}
 
 unique_ptr<GlobalSourceState> PhysicalVgiBuffering::GetGlobalSourceState(ClientContext &context) const {
 	auto &sink = sink_state->Cast<VgiGlobalSinkState>();
@@ -385,14 +490,15 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 	auto &lstate = input.local_state.Cast<VgiLocalSourceState>();
 	while (true) {
 		if (lstate.reader && !lstate.reader->Finished()) {
-			lstate.reader->Emit(call->output, chunk, projection);
+			EmitRows(context.client, *call, projection, lstate, chunk);
 			return SourceResultType::HAVE_MORE_OUTPUT;
 		}
 		lstate.reader.reset();
 		char *error = nullptr;
 		if (lstate.producer) {
-			ArrowArray array;
-			auto status = Api().producer_next(lstate.producer, &array, &error);
+			// Released by the wrapper unless the reader takes it over.
+			ArrowArrayWrapper array;
+			auto status = Api().producer_next(lstate.producer, &array.arrow_array, &error);
 			DrainLogs(context.client, sink.execution->Get());
 			if (status < 0) {
 				ThrowPhaseError(context.client, call->name, "finalize", error);
@@ -401,7 +507,7 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 				lstate.Close();
 				continue;
 			}
-			lstate.reader = make_uniq<ArrowBatchReader>(context.client, array);
+			lstate.reader = make_uniq<ArrowBatchReader>(context.client, array.arrow_array);
 			continue;
 		}
 		idx_t index;
@@ -434,7 +540,7 @@ vector<idx_t> LogicalVgiBuffering::OutputColumns() const {
 		return projection;
 	}
 	vector<idx_t> all;
-	for (idx_t i = 0; i < call->output.types.size(); i++) {
+	for (idx_t i = 0; i < call->types.size(); i++) {
 		all.push_back(i);
 	}
 	return all;
@@ -455,7 +561,7 @@ vector<TableIndex> LogicalVgiBuffering::GetTableIndex() const {
 void LogicalVgiBuffering::ResolveTypes() {
 	types.clear();
 	for (auto column : OutputColumns()) {
-		types.push_back(call->output.types[column]);
+		types.push_back(call->types[column]);
 	}
 }
 

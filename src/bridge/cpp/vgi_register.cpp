@@ -3,6 +3,7 @@
 #include "duckdb.hpp"
 #include "duckdb/function/table_function.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
+#include "duckdb/main/settings.hpp"
 #include "duckdb/parser/parsed_data/create_table_function_info.hpp"
 #include "duckdb/planner/expression/bound_columnref_expression.hpp"
 #include "duckdb/planner/expression_iterator.hpp"
@@ -13,12 +14,11 @@
 
 namespace vgi {
 
-static const VgiApi *api = nullptr;
-//! The names of the settings this extension registered.
-static vector<string> setting_names;
+//! The same table on every LOAD (Rust's static API of this library).
+static atomic<const VgiApi *> api {nullptr};
 
 const VgiApi &Api() {
-	return *api;
+	return *api.load(std::memory_order_acquire);
 }
 
 static string ToString(VgiStr s) {
@@ -35,9 +35,13 @@ struct Parameter {
 };
 
 struct FunctionInfo : public TableFunctionInfo {
-	FunctionInfo(const VgiFunction *function_p, string name_p, uint32_t flags_p, vector<Parameter> parameters_p)
-	    : function(function_p), name(std::move(name_p)), flags(flags_p), parameters(std::move(parameters_p)) {
+	FunctionInfo(shared_ptr<RegistryHandle> registry_p, const VgiFunction *function_p, string name_p, uint32_t flags_p,
+	             vector<Parameter> parameters_p)
+	    : registry(std::move(registry_p)), function(function_p), name(std::move(name_p)), flags(flags_p),
+	      parameters(std::move(parameters_p)) {
 	}
+	//! The registry `function` belongs to (this database's).
+	shared_ptr<RegistryHandle> registry;
 	const VgiFunction *function;
 	string name;
 	uint32_t flags;
@@ -164,32 +168,39 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 	for (auto &name : input.input_table_names) {
 		input_names.push_back(name.GetIdentifierName());
 	}
-	ArrowSchema input_schema;
-	ExportSchema(context, input.input_table_types, input_names, input_schema);
+	// Owned by wrappers from the start: whatever throws before Rust takes
+	// them over (an argument that does not cast, a setting) releases them.
+	ArrowSchemaWrapper input_schema;
+	ExportSchema(context, input.input_table_types, input_names, input_schema.arrow_schema);
 
 	vector<LogicalType> arg_types;
 	vector<string> arg_names;
 	vector<Value> arg_values;
 	CollectArguments(info, input, arg_types, arg_names, arg_values);
-	ArrowSchema args_schema;
-	ArrowArray args;
-	ExportRow(context, arg_types, arg_names, arg_values, args_schema, args);
+	ArrowSchemaWrapper args_schema;
+	ArrowArrayWrapper args;
+	ExportRow(context, arg_types, arg_names, arg_values, args_schema.arrow_schema, args.arrow_array);
 
 	vector<LogicalType> setting_types;
 	vector<Value> setting_values;
+	auto &setting_names = info.registry->setting_names;
 	for (auto &name : setting_names) {
 		Value value;
 		context.TryGetCurrentSetting(Identifier(name), value);
 		setting_types.push_back(LogicalType::VARCHAR);
 		setting_values.push_back(value.IsNull() ? Value(LogicalType::VARCHAR) : Value(value.ToString()));
 	}
-	ArrowSchema settings_schema;
-	ArrowArray settings;
-	ExportRow(context, setting_types, setting_names, setting_values, settings_schema, settings);
+	ArrowSchemaWrapper settings_schema;
+	ArrowArrayWrapper settings;
+	ExportRow(context, setting_types, setting_names, setting_values, settings_schema.arrow_schema,
+	          settings.arrow_array);
 
 	auto output_schema = make_uniq<ArrowSchemaWrapper>();
 	char *error = nullptr;
-	auto bind = Api().bind(info.function, &input_schema, &args_schema, &args, &settings_schema, &settings,
+	uint32_t flags = Settings::Get<EnableExternalAccessSetting>(context) ? 0 : VGI_EXEC_NO_EXTERNAL_ACCESS;
+	// Rust moves the five structs out (leaving them released) on every path.
+	auto bind = Api().bind(info.function, flags, &input_schema.arrow_schema, &args_schema.arrow_schema,
+	                       &args.arrow_array, &settings_schema.arrow_schema, &settings.arrow_array,
 	                       &output_schema->arrow_schema, &error);
 	if (!bind) {
 		string message = error ? string(error) : string("unknown error");
@@ -218,8 +229,15 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 	for (idx_t i = 0; i < output.names.size(); i++) {
 		return_names.emplace_back(i < aliases.size() ? aliases[i] : Identifier(output.names[i]));
 	}
+	vector<LogicalType> types;
+	try {
+		types = RestoredTypes(context, output_schema->arrow_schema, output, input.input_table_types, input_names);
+	} catch (...) {
+		Api().bind_free(bind);
+		throw;
+	}
 	auto call = make_shared_ptr<BoundCall>(info.function, info.name, info.flags, bind, std::move(output_schema),
-	                                       std::move(output));
+	                                       std::move(output), std::move(types));
 
 	auto op = make_uniq<LogicalVgiBuffering>(bind_index, std::move(call));
 	auto child = std::move(*input.input_plan);
@@ -232,8 +250,29 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 	return std::move(op);
 }
 
+//! The setting that names a program to start (subprocess execution).
+static constexpr const char *WORKER_COMMAND_SETTING = "vgi_worker_command";
+
+//! SET vgi_worker_command: refused (but for RESET or an empty value, which
+//! mean the vgi-worker beside the extension) while external access is
+//! disabled, as it would start another program.
+static void CheckWorkerCommand(ClientContext &context, SetScope scope, Value &parameter) {
+	if (Settings::Get<EnableExternalAccessSetting>(context) || parameter.IsNull()) {
+		return;
+	}
+	auto command = parameter.ToString();
+	StringUtil::Trim(command);
+	if (command.empty()) {
+		return;
+	}
+	throw PermissionException("%s cannot be changed while enable_external_access is false: it names a program "
+	                          "to start, and only the vgi-worker beside the extension may run",
+	                          WORKER_COMMAND_SETTING);
+}
+
 //! Registers the extension's settings with their types and defaults.
-static void RegisterSettings(DatabaseInstance &db, const VgiRegistry *registry) {
+static void RegisterSettings(DatabaseInstance &db, RegistryHandle &handle) {
+	auto registry = handle.registry;
 	ArrowSchemaWrapper schema;
 	ArrowArrayWrapper defaults;
 	char *error = nullptr;
@@ -247,13 +286,15 @@ static void RegisterSettings(DatabaseInstance &db, const VgiRegistry *registry) 
 		auto description = ToString(Api().registry_setting_description(registry, i));
 		// Extensions on this bridge share its settings (vgi_orphan_ttl_seconds): first one wins.
 		if (!config.HasExtensionOption(Identifier(name))) {
-			config.AddExtensionOption(Identifier(name), description, declared.types[i], declared.defaults[i]);
+			auto check = name == WORKER_COMMAND_SETTING ? CheckWorkerCommand : nullptr;
+			config.AddExtensionOption(Identifier(name), description, declared.types[i], declared.defaults[i], check);
 		}
-		setting_names.push_back(name);
+		handle.setting_names.push_back(name);
 	}
 }
 
-static TableFunction MakeTableFunction(DatabaseInstance &db, const VgiFunction *fn, FunctionDescription &description) {
+static TableFunction MakeTableFunction(DatabaseInstance &db, const shared_ptr<RegistryHandle> &registry,
+                                       const VgiFunction *fn, FunctionDescription &description) {
 	auto name = ToString(Api().fn_name(fn));
 	auto flags = Api().fn_flags(fn);
 	auto parameters = ReadParameters(db, fn, name);
@@ -278,7 +319,7 @@ static TableFunction MakeTableFunction(DatabaseInstance &db, const VgiFunction *
 	}
 	TableFunction function(Identifier(name), signature, nullptr, nullptr);
 	function.bind_operator = BindBuffering;
-	function.function_info = make_shared_ptr<FunctionInfo>(fn, name, flags, std::move(parameters));
+	function.function_info = make_shared_ptr<FunctionInfo>(registry, fn, name, flags, std::move(parameters));
 
 	description.description = ToString(Api().fn_description(fn));
 	for (idx_t i = 0; i < Api().fn_example_count(fn); i++) {
@@ -289,10 +330,13 @@ static TableFunction MakeTableFunction(DatabaseInstance &db, const VgiFunction *
 
 } // namespace vgi
 
-extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, const VgiRegistry *registry,
+extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, VgiRegistry *registry,
                                 const char *load_error) {
 	using namespace duckdb;
-	vgi::api = api;
+	vgi::api.store(api, std::memory_order_release);
+	// Owned from here on: freed with the last function of this database, or
+	// right away when loading fails.
+	auto handle = make_shared_ptr<vgi::RegistryHandle>(registry);
 	if (load_error) {
 		throw IOException("vgi: %s", load_error);
 	}
@@ -300,11 +344,11 @@ extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, const
 	auto &db = loader.GetDatabaseInstance();
 	vgi::RegisterProjectionPushdown(db);
 	vgi::RegisterOperatorExtension(db);
-	vgi::RegisterSettings(db, registry);
-	vgi::RegisterStoreGc(loader, registry);
+	vgi::RegisterSettings(db, *handle);
+	vgi::RegisterStoreGc(loader, handle);
 	for (idx_t i = 0; i < api->registry_len(registry); i++) {
 		FunctionDescription description;
-		auto function = vgi::MakeTableFunction(db, api->registry_get(registry, i), description);
+		auto function = vgi::MakeTableFunction(db, handle, api->registry_get(registry, i), description);
 		CreateTableFunctionInfo info(std::move(function));
 		info.descriptions.push_back(std::move(description));
 		loader.RegisterFunction(std::move(info));

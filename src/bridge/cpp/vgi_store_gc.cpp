@@ -1,6 +1,6 @@
 // vgi_store_gc(): removes the store state of processes that died mid-query
 // (older than vgi_orphan_ttl_seconds, or `ttl_seconds := n`) and returns
-// what it removed.
+// what it removed, and what it could not remove with the reason (`error`).
 #include "duckdb.hpp"
 #include "duckdb/function/table_function.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
@@ -14,13 +14,13 @@ namespace vgi {
 static constexpr const char *TTL_SETTING = "vgi_orphan_ttl_seconds";
 
 struct StoreGcInfo : public TableFunctionInfo {
-	explicit StoreGcInfo(const VgiRegistry *registry_p) : registry(registry_p) {
+	explicit StoreGcInfo(shared_ptr<RegistryHandle> registry_p) : registry(std::move(registry_p)) {
 	}
-	const VgiRegistry *registry;
+	shared_ptr<RegistryHandle> registry;
 };
 
 struct StoreGcBind : public TableFunctionData {
-	const VgiRegistry *registry = nullptr;
+	shared_ptr<RegistryHandle> registry;
 	int64_t ttl_seconds = 0;
 };
 
@@ -45,8 +45,8 @@ static unique_ptr<FunctionData> Bind(ClientContext &context, TableFunctionBindIn
 	if (result->ttl_seconds < 0) {
 		throw BinderException("vgi_store_gc: ttl_seconds must be >= 0, got %lld", result->ttl_seconds);
 	}
-	return_types = {LogicalType::VARCHAR, LogicalType::DOUBLE, LogicalType::BIGINT};
-	names = {Identifier("execution_id"), Identifier("age_seconds"), Identifier("bytes")};
+	return_types = {LogicalType::VARCHAR, LogicalType::DOUBLE, LogicalType::BIGINT, LogicalType::VARCHAR};
+	names = {Identifier("execution_id"), Identifier("age_seconds"), Identifier("bytes"), Identifier("error")};
 	return std::move(result);
 }
 
@@ -54,13 +54,15 @@ static unique_ptr<GlobalTableFunctionState> Init(ClientContext &context, TableFu
 	auto &bind = input.bind_data->Cast<StoreGcBind>();
 	auto state = make_uniq<StoreGcState>();
 	state->arrow_schema = make_uniq<ArrowSchemaWrapper>();
-	ArrowArray array;
+	// Released by the wrapper should the import throw before the reader owns it.
+	ArrowArrayWrapper array;
 	char *error = nullptr;
-	if (Api().store_gc(bind.registry, bind.ttl_seconds, &state->arrow_schema->arrow_schema, &array, &error) != 0) {
+	if (Api().store_gc(bind.registry->registry, bind.ttl_seconds, &state->arrow_schema->arrow_schema, &array.arrow_array,
+	                   &error) != 0) {
 		ThrowRustError("vgi_store_gc", "collect", error);
 	}
 	state->schema = ImportSchema(context, state->arrow_schema->arrow_schema);
-	state->reader = make_uniq<ArrowBatchReader>(context, array);
+	state->reader = make_uniq<ArrowBatchReader>(context, array.arrow_array);
 	return std::move(state);
 }
 
@@ -73,10 +75,10 @@ static void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &o
 	state.reader->Emit(state.schema, output);
 }
 
-void RegisterStoreGc(ExtensionLoader &loader, const VgiRegistry *registry) {
+void RegisterStoreGc(ExtensionLoader &loader, shared_ptr<RegistryHandle> registry) {
 	TableFunction function(Identifier("vgi_store_gc"), {}, Scan, Bind, Init);
 	function.GetSignature().AddKeywordOnly(Identifier("ttl_seconds"), LogicalType::BIGINT, Value(LogicalType::BIGINT));
-	function.function_info = make_shared_ptr<StoreGcInfo>(registry);
+	function.function_info = make_shared_ptr<StoreGcInfo>(std::move(registry));
 	CreateTableFunctionInfo info(std::move(function));
 	FunctionDescription description;
 	description.description = "Removes the VGI store state of executions whose process died, once older than "

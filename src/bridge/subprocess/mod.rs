@@ -23,9 +23,12 @@ pub const TIMEOUT_SETTING: &str = "vgi_worker_timeout_seconds";
 pub const COMMAND_SETTING: &str = "vgi_worker_command";
 
 /// The worker pool to run a call with, or `None` for in-process execution.
+/// Without `external_access` (DuckDB's `enable_external_access = false`)
+/// only the `vgi-worker` beside the extension may be started.
 pub(crate) fn pool_for(
     settings: &Settings,
     store: &BufferingStore,
+    external_access: bool,
 ) -> Result<Option<std::sync::Arc<Pool>>> {
     match settings.get(EXECUTION_SETTING).unwrap_or("in_process") {
         "in_process" => return Ok(None),
@@ -48,25 +51,69 @@ pub(crate) fn pool_for(
             "{TIMEOUT_SETTING} must be >= 0, got {timeout}"
         )));
     }
-    let worker: Vec<String> = match settings.get(COMMAND_SETTING).map(str::trim) {
-        Some(command) if !command.is_empty() => {
-            command.split_whitespace().map(String::from).collect()
-        }
-        _ => vec![beside_extension("vgi-worker")?],
+    let worker = match configured_command(settings, external_access)? {
+        Some(command) => command,
+        None => vec![beside_extension("vgi-worker")?],
     };
     check_executable(&worker[0])?;
-    // The workers use this process's store (the same TMPDIR).
+    // The workers use this process's store (the same TMPDIR), set by `env`
+    // from its fixed place (never looked up in PATH).
     let parent = store
         .root()
         .parent()
         .ok_or_else(|| Error::InvalidArgument("the store root has no parent".into()))?;
-    let mut command = vec!["env".to_string(), format!("TMPDIR={}", parent.display())];
+    let mut command = match ENV_PROGRAMS
+        .iter()
+        .find(|p| std::path::Path::new(p).is_file())
+    {
+        Some(env) => vec![env.to_string(), format!("TMPDIR={}", parent.display())],
+        None => {
+            return Err(Error::InvalidArgument(format!(
+                "cannot start the worker: none of {} exists",
+                ENV_PROGRAMS.join(", ")
+            )))
+        }
+    };
     command.extend(worker);
     Ok(Some(Pool::get(WorkerConfig {
         command,
         timeout: (timeout > 0).then(|| Duration::from_secs(timeout.unsigned_abs())),
         size: usize::try_from(size).unwrap_or(usize::MAX),
     })))
+}
+
+/// Refuses a `vgi_worker_command` while external access is disabled.
+pub(crate) fn check_sandbox(settings: &Settings, external_access: bool) -> Result<()> {
+    configured_command(settings, external_access).map(drop)
+}
+
+/// Where `env` is looked for.
+const ENV_PROGRAMS: [&str; 2] = ["/usr/bin/env", "/bin/env"];
+
+/// The worker command line of `vgi_worker_command`, split into words like a
+/// POSIX shell would (quotes and backslashes, no expansion; it never runs
+/// through a shell), or `None` when it is empty. A command is refused
+/// without `external_access`.
+fn configured_command(settings: &Settings, external_access: bool) -> Result<Option<Vec<String>>> {
+    let Some(command) = settings
+        .get(COMMAND_SETTING)
+        .filter(|c| !c.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    if !external_access {
+        return Err(Error::InvalidArgument(format!(
+            "{COMMAND_SETTING} is set, but enable_external_access is false: only the vgi-worker \
+             beside the extension may be started (RESET {COMMAND_SETTING})"
+        )));
+    }
+    let words = shlex::split(command).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{COMMAND_SETTING} is not a valid command line (an unclosed quote or a trailing \
+             backslash): {command}"
+        ))
+    })?;
+    Ok((!words.is_empty()).then_some(words))
 }
 
 /// Fails early, with the path, when the worker program cannot be started
@@ -117,4 +164,47 @@ fn beside_extension(name: &str) -> Result<String> {
         )));
     }
     Ok(worker.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_command(command: &str) -> Settings {
+        Settings::new().with(COMMAND_SETTING, command)
+    }
+
+    #[test]
+    fn the_command_is_split_like_a_shell_and_never_run_by_one() {
+        let words = |c: &str| configured_command(&with_command(c), true).unwrap();
+        assert_eq!(words(""), None);
+        assert_eq!(words("   "), None);
+        assert_eq!(
+            words(r#"/opt/my worker --name 'a b' "c \"d\"" e\ f"#).unwrap(),
+            ["/opt/my", "worker", "--name", "a b", r#"c "d""#, "e f"]
+        );
+        // Shell syntax is plain text: no substitution, no second command.
+        assert_eq!(
+            words("vgi-worker; touch /tmp/x $(id) `id`").unwrap(),
+            ["vgi-worker;", "touch", "/tmp/x", "$(id)", "`id`"]
+        );
+        let err = configured_command(&with_command("worker 'open"), true).unwrap_err();
+        assert!(err.to_string().contains(COMMAND_SETTING), "{err}");
+    }
+
+    #[test]
+    fn without_external_access_no_command_may_be_set() {
+        let err = configured_command(&with_command("touch /tmp/x"), false).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains(COMMAND_SETTING) && message.contains("enable_external_access"),
+            "{message}"
+        );
+        assert_eq!(configured_command(&with_command(""), false).unwrap(), None);
+        assert_eq!(configured_command(&Settings::new(), false).unwrap(), None);
+        let (_dir, store) = crate::store::test_store();
+        let settings = with_command("touch /tmp/x").with(EXECUTION_SETTING, "subprocess");
+        let err = pool_for(&settings, &store, false).err().expect("refused");
+        assert!(err.to_string().contains("enable_external_access"), "{err}");
+    }
 }

@@ -1,0 +1,85 @@
+// Checks of the C++ half that need DuckDB but no query, called by the Rust
+// unit tests (src/bridge/ffi.rs). Nothing else calls them.
+#include "duckdb.hpp"
+
+#include "vgi_batch_builder.hpp"
+
+namespace vgi {
+
+//! A batch of `rows` rows: BIGINT base + i (NULL at `null_row`, if any), VARCHAR 'row <base + i>'.
+static ArrowArray GatherRows(ArrowBatchBuilder &builder, const vector<LogicalType> &types, int64_t base,
+                             idx_t rows, idx_t null_row) {
+	DataChunk chunk;
+	chunk.Initialize(Allocator::DefaultAllocator(), types);
+	for (idx_t i = 0; i < rows; i++) {
+		auto value = base + NumericCast<int64_t>(i);
+		chunk.SetValue(0, i, i == null_row ? Value(LogicalType::BIGINT) : Value::BIGINT(value));
+		chunk.SetValue(1, i, Value("row " + to_string(value)));
+	}
+	chunk.SetCardinality(rows);
+	builder.Append(chunk);
+	ArrowArray batch;
+	builder.Finish(batch);
+	return batch;
+}
+
+static string CheckMovedChildren(ArrowArray &numbers, ArrowArray &strings, idx_t rows) {
+	if (!numbers.release || !strings.release) {
+		return "a moved-out child has no release callback";
+	}
+	auto values = static_cast<const int64_t *>(numbers.buffers[1]);
+	auto offsets = static_cast<const int32_t *>(strings.buffers[1]);
+	auto text = static_cast<const char *>(strings.buffers[2]);
+	for (idx_t i = 0; i < rows; i++) {
+		auto expected = NumericCast<int64_t>(i + 1);
+		if (values[i] != expected) {
+			return StringUtil::Format("BIGINT child row %llu reads %lld, expected %lld", i, values[i], expected);
+		}
+		auto got = string(text + offsets[i], NumericCast<idx_t>(offsets[i + 1] - offsets[i]));
+		if (got != "row " + to_string(expected)) {
+			return StringUtil::Format("VARCHAR child row %llu reads '%s'", i, got);
+		}
+	}
+	return string();
+}
+
+} // namespace vgi
+
+//! Moves both children out of a gathered batch, releases the batch, gathers
+//! another one (which reuses released buffers) and checks that the moved
+//! children still read their own rows. 0: they do; otherwise the failure is
+//! written to `message`.
+extern "C" int vgi_selftest_moved_child_outlives_batch(char *message, size_t message_len) {
+	using namespace duckdb;
+	string failure;
+	try {
+		DuckDB db(nullptr);
+		Connection connection(db);
+		vector<LogicalType> types {LogicalType::BIGINT, LogicalType::VARCHAR};
+		vgi::ArrowBatchBuilder builder(*connection.context, types, 16);
+		const idx_t rows = 4;
+		auto first = vgi::GatherRows(builder, types, 1, rows, DConstants::INVALID_INDEX);
+		ArrowArray numbers = *first.children[0];
+		first.children[0]->release = nullptr;
+		ArrowArray strings = *first.children[1];
+		first.children[1]->release = nullptr;
+		first.release(&first);
+		// NULLs make the next batch write a validity buffer too.
+		auto second = vgi::GatherRows(builder, types, 100, rows, 0);
+		failure = vgi::CheckMovedChildren(numbers, strings, rows);
+		second.release(&second);
+		if (numbers.release) {
+			numbers.release(&numbers);
+		}
+		if (strings.release) {
+			strings.release(&strings);
+		}
+	} catch (std::exception &e) {
+		failure = e.what();
+	}
+	if (failure.empty()) {
+		return 0;
+	}
+	snprintf(message, message_len, "%s", failure.c_str());
+	return 1;
+}
