@@ -16,7 +16,7 @@ Directives: statement ok|error|maybe [connection] (an expected error after "----
 loop/foreach/concurrentloop/concurrentforeach ... endloop (${name} replaced), mode skip/unskip, halt, require
 (vgi loads --extension and then SETs every --setting; platform names are checked; other names are LOADed or skip
 the file), require-env, load [path [readonly]], restart, reconnect, sleep; set and hash-threshold are ignored.
-In SQL and expected text, ${VGI_EXTENSION} is the extension's absolute path and __TEST_DIR__ a per-file temporary
+In SQL and expected text, ${VGI_EXTENSION} is the extension's absolute path (${VGI_EXTENSION_DIR} its folder) and __TEST_DIR__ a per-file temporary
 directory. Hash results ("N values hashing to X") are not supported and fail with a message saying so.
 
 The last line printed is "N passed, M failed" (", K skipped" when files were skipped), counting files. The exit
@@ -504,7 +504,10 @@ class FileRunner:
         self.db_path = ":memory:"
         self.read_only = False
         self.setup: list[str] = []  # LOAD and SET statements replayed on every new connection
-        self.variables: dict[str, str] = {"VGI_EXTENSION": str(options.extension)}
+        self.variables: dict[str, str] = {
+            "VGI_EXTENSION": str(options.extension),
+            "VGI_EXTENSION_DIR": str(Path(options.extension).resolve().parent) if options.extension else "",
+        }
         self.labels: dict[str, list[list[str]]] = {}
         self.skip_level = 0
         self.records = 0

@@ -15,7 +15,7 @@ import duckdb
 
 from harness import run_checks
 
-EXTENSION = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/release/vgi.duckdb_extension")
+EXTENSION = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/v2.0.1/vgi.duckdb_extension")
 STORE = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vgi-buffering-{os.getuid()}")
 THREADS = 4
 ROUNDS = 40
