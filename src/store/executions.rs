@@ -9,9 +9,10 @@ use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
 
 impl BufferingStore {
-    /// Remove all state of `exec`; succeeds if there is none.
+    /// Remove all state of `exec`, in memory and in files; succeeds if there is none.
     pub fn clear(&self, exec: &[u8]) -> Result<()> {
         let dir = self.exec_dir(exec)?;
+        self.forget_in_memory(exec);
         self.next_ids().retain(|log, _| !log.starts_with(&dir));
         self.claimed().remove(exec);
         match fs::remove_dir_all(&dir) {

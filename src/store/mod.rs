@@ -11,6 +11,7 @@ mod fsio;
 mod gc;
 mod kv;
 mod log;
+mod memory;
 mod paths;
 mod queue;
 mod random;
@@ -21,6 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 pub use gc::Orphan;
+pub use memory::{
+    memory_budget, LogEntry, DEFAULT_MEMORY_BUDGET, MEMORY_BUDGET_SETTING, MEMORY_LIMIT_SETTING,
+};
 pub use root::default_root;
 
 use crate::sdk::error::Result;
@@ -34,6 +38,8 @@ pub struct BufferingStore {
     next_ids: Mutex<HashMap<PathBuf, i64>>,
     /// Executions whose directory this process created or claimed.
     claimed: Mutex<HashSet<Vec<u8>>>,
+    /// Executions whose state is kept in memory (see [`BufferingStore::keep_in_memory`]).
+    memory: memory::MemoryTier,
 }
 
 impl BufferingStore {
@@ -50,6 +56,7 @@ impl BufferingStore {
             root,
             next_ids: Mutex::new(HashMap::new()),
             claimed: Mutex::default(),
+            memory: memory::MemoryTier::default(),
         })
     }
 
