@@ -26,11 +26,11 @@ impl BufferingStore {
 
     /// The value under `(exec, key)`, or `None` if there is none.
     pub fn kv_get(&self, exec: &[u8], key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let path = self.kv_path(exec, key)?;
         if let Some(found) = self.kv_get_in_memory(exec, key) {
-            self.kv_path(exec, key)?;
             return Ok(found);
         }
-        read_optional(&self.kv_path(exec, key)?)
+        read_optional(&path)
     }
 
     /// Remove `(exec, key)`; returns whether it existed.
