@@ -112,6 +112,8 @@ test-python: release venv
 	TMPDIR=$(TEST_TMPDIR)-faults $(PY) test/python/test_faults.py $(EXTENSION)
 	rm -rf $(TEST_TMPDIR)-ooc && mkdir -p $(TEST_TMPDIR)-ooc
 	TMPDIR=$(TEST_TMPDIR)-ooc $(PY) test/python/test_out_of_core.py $(EXTENSION)
+	rm -rf $(TEST_TMPDIR)-memory && mkdir -p $(TEST_TMPDIR)-memory
+	TMPDIR=$(TEST_TMPDIR)-memory $(PY) test/python/test_memory_tier.py $(EXTENSION)
 	rm -rf $(TEST_TMPDIR)-subprocess && mkdir -p $(TEST_TMPDIR)-subprocess
 	TMPDIR=$(TEST_TMPDIR)-subprocess $(PY) test/python/test_subprocess.py $(EXTENSION)
 

@@ -14,7 +14,7 @@ use crate::sdk::{
     check_arguments, ArgSpec, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings,
     TableProducer,
 };
-use crate::store::{new_execution_id, BufferingStore};
+use crate::store::{memory_budget, new_execution_id, BufferingStore};
 use crate::Result;
 
 /// What binding one call produced; shared by its executions.
@@ -29,6 +29,8 @@ pub(crate) struct BoundCall {
     /// Set when a worker bound the call (`vgi_execution = 'subprocess'`):
     /// its executions run in workers too.
     remote: Option<RemoteBind>,
+    /// Bytes the store's memory tier may hold (`vgi_memory_budget`); 0: none.
+    memory_budget: usize,
 }
 
 impl BoundCall {
@@ -44,6 +46,7 @@ impl BoundCall {
         external_access: bool,
     ) -> Result<Self> {
         let store = function.store.clone().map_err(Error::InvalidArgument)?;
+        let memory_budget = memory_budget(&settings)?;
         let pool = pool_for(&settings, &store, external_access)?;
         let (output_schema, opaque_data, remote) = match pool {
             Some(pool) => {
@@ -78,6 +81,7 @@ impl BoundCall {
             settings,
             opaque_data,
             remote,
+            memory_budget,
         })
     }
 }
@@ -155,9 +159,11 @@ impl Execution {
             }
             None => None,
         };
-        // In process, the store claims the execution for this process at
-        // its first write; with workers, this process takes it over from the
-        // worker that opened it, as it owns the query.
+        // In process, the state stays in the store's memory tier up to the
+        // budget, and the store claims the execution for this process at its
+        // first write to a file; with workers, every write goes to files and
+        // this process takes the execution over from the worker that opened
+        // it, as it owns the query.
         let execution_id = match &remote {
             Some(remote) => {
                 if let Err(e) = call.store.claim(remote.execution_id()) {
@@ -168,7 +174,13 @@ impl Execution {
                 }
                 remote.execution_id().to_vec()
             }
-            None => new_execution_id()?,
+            None => {
+                let id = new_execution_id()?;
+                if call.memory_budget > 0 {
+                    call.store.keep_in_memory(&id, call.memory_budget);
+                }
+                id
+            }
         };
         let exec = Execution {
             call,

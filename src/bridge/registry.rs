@@ -86,7 +86,7 @@ impl Registry {
     }
 
     /// Also registers `settings` with DuckDB (besides the bridge's own,
-    /// `vgi_orphan_ttl_seconds` and `vgi_process_batch_rows`).
+    /// `vgi_orphan_ttl_seconds`, `vgi_process_batch_rows` and `vgi_memory_budget`).
     pub fn with_settings(mut self, settings: Vec<SettingSpec>) -> Self {
         self.settings.extend(settings);
         self
@@ -150,7 +150,11 @@ fn orphan_ttl_setting() -> SettingSpec {
 
 /// The settings of the bridge itself, registered by every extension on it.
 fn bridge_settings() -> Vec<SettingSpec> {
-    let settings = vec![orphan_ttl_setting(), process_batch_rows_setting()];
+    let settings = vec![
+        orphan_ttl_setting(),
+        process_batch_rows_setting(),
+        memory_budget_setting(),
+    ];
     #[cfg(feature = "subprocess")]
     let settings = settings.into_iter().chain(subprocess_settings()).collect();
     settings
@@ -198,6 +202,16 @@ fn process_batch_rows_setting() -> SettingSpec {
         "Rows gathered per thread into one process() call (at most 32 MiB of Arrow data; \
          1: one call per DuckDB chunk)",
         Arc::new(Int64Array::from(vec![DEFAULT_PROCESS_BATCH_ROWS])),
+    )
+}
+
+fn memory_budget_setting() -> SettingSpec {
+    use crate::store::{DEFAULT_MEMORY_BUDGET, MEMORY_BUDGET_SETTING};
+    SettingSpec::new(
+        MEMORY_BUDGET_SETTING,
+        "Memory that the state of in-process executions may hold before it spills to files: \
+         a share of memory_limit ('25%'), a size ('512MB') or '0' (files only)",
+        Arc::new(arrow_array::StringArray::from(vec![DEFAULT_MEMORY_BUDGET])),
     )
 }
 

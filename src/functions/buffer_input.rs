@@ -115,6 +115,65 @@ impl TableBufferingFunction for BufferInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{new_execution_id, test_store};
+    use arrow_array::{ArrayRef, Int64Array, StringArray};
+
+    /// Runs buffer_input over `batches` with the memory tier at `budget`
+    /// bytes (`None`: no tier); returns what its producers yield, in
+    /// finalize id order, and checks that clearing leaves nothing.
+    fn round_trip(batches: &[RecordBatch], budget: Option<usize>) -> Vec<RecordBatch> {
+        let (_dir, store) = test_store();
+        let exec = new_execution_id().unwrap();
+        if let Some(budget) = budget {
+            store.keep_in_memory(&exec, budget);
+        }
+        let schema = batches[0].schema();
+        let mut params =
+            BufferingParams::new(exec.clone(), Arc::clone(&store), schema.clone(), schema);
+        params.settings.insert(PARTITIONS_SETTING, "3");
+        let states: Vec<_> = batches
+            .iter()
+            .map(|b| BufferInput.process(&params, b).unwrap())
+            .collect();
+        let mut out = Vec::new();
+        for id in BufferInput.combine(&params, &states).unwrap() {
+            let mut producer = BufferInput.finalize_producer(&params, id).unwrap();
+            out.extend(std::iter::from_fn(|| producer.next_batch().unwrap()));
+        }
+        assert_eq!(
+            store.memory_held(),
+            0,
+            "every entry released as it was yielded"
+        );
+        store.clear(&exec).unwrap();
+        assert!(std::fs::read_dir(store.root()).unwrap().next().is_none());
+        out
+    }
+
+    #[test]
+    fn same_rows_in_the_same_order_in_memory_spilled_or_in_files() {
+        let batches: Vec<RecordBatch> = (0..10i64)
+            .map(|i| {
+                let rows = if i % 3 == 0 { 500 } else { 20 };
+                let ints: ArrayRef =
+                    Arc::new(Int64Array::from_iter_values(i * 1000..i * 1000 + rows));
+                let text: ArrayRef = Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|r| format!("{i}/{r}")),
+                ));
+                RecordBatch::try_from_iter([("i", ints), ("s", text)]).unwrap()
+            })
+            .collect();
+        let in_files = round_trip(&batches, None);
+        assert_eq!(in_files, batches);
+        let small = batches[1].get_array_memory_size();
+        for budget in [0, small, 4 * small, usize::MAX] {
+            assert_eq!(
+                round_trip(&batches, Some(budget)),
+                in_files,
+                "budget {budget}"
+            );
+        }
+    }
 
     fn range_of(id: &[u8]) -> (i64, i64) {
         (

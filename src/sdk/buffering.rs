@@ -20,7 +20,6 @@ use super::arguments::Arguments;
 use super::error::Result;
 use super::function::{ArgSpec, BindParams, BindResponse, FunctionMetadata};
 use super::interrupt::Interrupt;
-use super::ipc;
 use super::settings::Settings;
 use super::table_producer::{StoreScanProducer, TableProducer};
 use crate::store::BufferingStore;
@@ -88,13 +87,19 @@ impl BufferingParams {
         std::mem::take(&mut *self.logs.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// IPC-encode `batch` and append it to the log `(ns, key)` of this execution; returns its id.
+    /// Append `batch` to the log `(ns, key)` of this execution; returns its
+    /// id. In DuckDB's process the batch is kept as it is while the memory
+    /// tier's budget allows, else it is IPC-encoded into the store's files
+    /// (see [`BufferingStore::append_batch`]).
     pub fn append_batch(&self, ns: &[u8], key: &[u8], batch: &RecordBatch) -> Result<i64> {
-        let bytes = ipc::encode_batch(batch)?;
-        self.storage.append(&self.execution_id, ns, key, bytes)
+        self.storage
+            .append_batch(&self.execution_id, ns, key, batch)
     }
 
-    /// A producer yielding the batches appended to `(ns, key)` by [`append_batch`](Self::append_batch).
+    /// A producer yielding the batches appended to `(ns, key)` by
+    /// [`append_batch`](Self::append_batch). The entries it yields are
+    /// released from memory (see [`StoreScanProducer`]), so a log is read
+    /// by one producer.
     pub fn batch_producer(&self, ns: &[u8], key: &[u8]) -> Box<dyn TableProducer> {
         Box::new(StoreScanProducer::new(
             Arc::clone(&self.storage),

@@ -7,7 +7,7 @@ use arrow_array::RecordBatch;
 
 use super::error::{Error, Result};
 use super::ipc;
-use crate::store::BufferingStore;
+use crate::store::{BufferingStore, LogEntry};
 
 /// Produces a function's output, one batch at a time.
 pub trait TableProducer: Send {
@@ -42,8 +42,11 @@ impl TableProducer for VecProducer {
     }
 }
 
-/// Lazily reads the IPC-encoded batches of one store log `(exec, ns, key)`,
-/// a page of entries at a time, so the whole table is never in memory.
+/// Lazily reads the batches of one store log `(exec, ns, key)`, a page of
+/// entries at a time, so the whole table is never in memory twice: entries
+/// in files are read and decoded one page at a time, and entries the memory
+/// tier holds are handed over and released from it as they are read, so a
+/// batch this producer has yielded is held by no one but its consumer.
 pub struct StoreScanProducer {
     store: Arc<BufferingStore>,
     exec: Vec<u8>,
@@ -56,7 +59,7 @@ pub struct StoreScanProducer {
     expected: Option<usize>,
     /// The ids still to read, listed once on the first page.
     pending_ids: Option<VecDeque<i64>>,
-    entries: VecDeque<(i64, Vec<u8>)>,
+    entries: VecDeque<(i64, LogEntry)>,
     decoded: VecDeque<RecordBatch>,
     exhausted: bool,
 }
@@ -139,8 +142,11 @@ impl StoreScanProducer {
             let Some(id) = ids.pop_front() else {
                 break;
             };
-            match self.store.read_entry(&self.exec, &self.ns, &self.key, id)? {
-                Some(bytes) => self.entries.push_back((id, bytes)),
+            match self
+                .store
+                .read_log_entry(&self.exec, &self.ns, &self.key, id, true)?
+            {
+                Some(entry) => self.entries.push_back((id, entry)),
                 None => {
                     return Err(Error::Corrupt {
                         path: self
@@ -179,10 +185,17 @@ impl TableProducer for StoreScanProducer {
             if let Some(batch) = self.decoded.pop_front() {
                 return Ok(Some(batch));
             }
-            if let Some((id, bytes)) = self.entries.pop_front() {
-                let batches = self.decode(id, &bytes)?;
-                self.decoded.extend(batches);
-                continue;
+            match self.entries.pop_front() {
+                Some((_, LogEntry::Batches(batches))) => {
+                    self.decoded.extend(batches);
+                    continue;
+                }
+                Some((id, LogEntry::Encoded(bytes))) => {
+                    let batches = self.decode(id, &bytes)?;
+                    self.decoded.extend(batches);
+                    continue;
+                }
+                None => {}
             }
             if self.exhausted {
                 return Ok(None);

@@ -9,10 +9,11 @@ use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
 
 impl BufferingStore {
-    /// Remove all state of `exec` and give up this process's claim on it;
-    /// succeeds if there is none.
+    /// Remove all state of `exec`, in memory and in files, and give up this
+    /// process's claim on it; succeeds if there is none.
     pub fn clear(&self, exec: &[u8]) -> Result<()> {
         let dir = self.exec_dir(exec)?;
+        self.forget_in_memory(exec);
         self.next_ids().retain(|log, _| !log.starts_with(&dir));
         let removed = fs::remove_dir_all(&dir);
         // The owner lock is held until the directory is gone.

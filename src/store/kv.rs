@@ -12,6 +12,9 @@ impl BufferingStore {
     pub fn kv_put(&self, exec: &[u8], key: &[u8], value: &[u8]) -> Result<()> {
         let dir = self.kv_dir(exec)?;
         let path = self.kv_path(exec, key)?;
+        if self.kv_put_in_memory(exec, key, value)? == Some(true) {
+            return Ok(());
+        }
         self.ensure_claimed(exec)?;
         create_dir(&dir)?;
         let tmp = write_temp(&dir, value)?;
@@ -23,12 +26,19 @@ impl BufferingStore {
 
     /// The value under `(exec, key)`, or `None` if there is none.
     pub fn kv_get(&self, exec: &[u8], key: &[u8]) -> Result<Option<Vec<u8>>> {
-        read_optional(&self.kv_path(exec, key)?)
+        let path = self.kv_path(exec, key)?;
+        if let Some(found) = self.kv_get_in_memory(exec, key) {
+            return Ok(found);
+        }
+        read_optional(&path)
     }
 
     /// Remove `(exec, key)`; returns whether it existed.
     pub fn kv_del(&self, exec: &[u8], key: &[u8]) -> Result<bool> {
         let path = self.kv_path(exec, key)?;
+        if let Some(existed) = self.kv_del_in_memory(exec, key) {
+            return Ok(existed);
+        }
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),

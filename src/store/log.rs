@@ -5,9 +5,12 @@ use std::path::Path;
 use super::fsio::{
     create_dir, discard_temp, list_ids, publish_noreplace, read_optional, write_temp,
 };
+use super::memory::{LogEntry, Value};
 use super::paths::entry_name;
 use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
+use crate::sdk::ipc;
+use arrow_array::RecordBatch;
 
 /// Collisions after which the next id is recomputed from the directory
 /// instead of counting up (another process may have appended a lot).
@@ -24,15 +27,56 @@ impl BufferingStore {
         key: &[u8],
         value: impl AsRef<[u8]>,
     ) -> Result<i64> {
+        if let Some(id) = self.append_in_memory(exec, ns, key, Value::Bytes(value.as_ref()))? {
+            return Ok(id);
+        }
         let dir = self.log_dir(exec, ns, key)?;
         self.ensure_claimed(exec)?;
         self.append_entry(&dir, value.as_ref())
     }
 
+    /// Append `batch` to `(exec, ns, key)` and return its id, like
+    /// [`append`](Self::append) of its Arrow IPC stream. An execution in the
+    /// memory tier keeps the batch itself while it fits in the budget.
+    pub fn append_batch(
+        &self,
+        exec: &[u8],
+        ns: &[u8],
+        key: &[u8],
+        batch: &RecordBatch,
+    ) -> Result<i64> {
+        if let Some(id) = self.append_in_memory(exec, ns, key, Value::Batch(batch))? {
+            return Ok(id);
+        }
+        self.append(exec, ns, key, ipc::encode_batch(batch)?)
+    }
+
     /// The ids of the entries of `(exec, ns, key)`, ascending; empty for a log
     /// never appended to.
     pub fn entry_ids(&self, exec: &[u8], ns: &[u8], key: &[u8]) -> Result<Vec<i64>> {
+        if let Some(ids) = self.entry_ids_in_memory(exec, ns, key)? {
+            return Ok(ids);
+        }
         list_ids(&self.log_dir(exec, ns, key)?)
+    }
+
+    /// The entry `id` of `(exec, ns, key)`, or `None` if there is none. With
+    /// `release`, an entry held in memory is handed over and no longer kept
+    /// (a producer that has yielded it drops it): reading it again is an
+    /// error. Entries in files are never removed by reading.
+    pub fn read_log_entry(
+        &self,
+        exec: &[u8],
+        ns: &[u8],
+        key: &[u8],
+        id: i64,
+        release: bool,
+    ) -> Result<Option<LogEntry>> {
+        if let Some(entry) = self.log_entry_in_memory(exec, ns, key, id, release)? {
+            return Ok(entry);
+        }
+        let path = self.log_dir(exec, ns, key)?.join(entry_name(id));
+        Ok(read_optional(&path)?.map(LogEntry::Encoded))
     }
 
     /// The entry `id` of `(exec, ns, key)`, or `None` if there is none.
@@ -43,7 +87,16 @@ impl BufferingStore {
         key: &[u8],
         id: i64,
     ) -> Result<Option<Vec<u8>>> {
-        read_optional(&self.log_dir(exec, ns, key)?.join(entry_name(id)))
+        match self.read_log_entry(exec, ns, key, id, false)? {
+            Some(LogEntry::Batches(batches)) => match batches.as_slice() {
+                [batch] => Ok(Some(ipc::encode_batch(batch)?)),
+                _ => Err(Error::InvalidArgument(
+                    "a log entry held in memory is one batch".into(),
+                )),
+            },
+            Some(LogEntry::Encoded(bytes)) => Ok(Some(bytes)),
+            None => Ok(None),
+        }
     }
 
     /// Up to `limit` entries of `(exec, ns, key)` with `id > after_id`, ordered
@@ -57,13 +110,16 @@ impl BufferingStore {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<(i64, Vec<u8>)>> {
-        let dir = self.log_dir(exec, ns, key)?;
         let mut out = Vec::new();
-        for id in list_ids(&dir)?.into_iter().filter(|id| *id > after_id) {
+        for id in self
+            .entry_ids(exec, ns, key)?
+            .into_iter()
+            .filter(|id| *id > after_id)
+        {
             if out.len() == limit {
                 break;
             }
-            if let Some(data) = read_optional(&dir.join(entry_name(id)))? {
+            if let Some(data) = self.read_entry(exec, ns, key, id)? {
                 out.push((id, data));
             }
         }

@@ -11,6 +11,7 @@ mod fsio;
 mod gc;
 mod kv;
 mod log;
+mod memory;
 mod paths;
 mod queue;
 mod random;
@@ -22,6 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 pub use gc::Orphan;
+pub use memory::{
+    memory_budget, LogEntry, DEFAULT_MEMORY_BUDGET, MEMORY_BUDGET_SETTING, MEMORY_LIMIT_SETTING,
+};
 pub use root::default_root;
 
 use crate::sdk::error::Result;
@@ -36,6 +40,8 @@ pub struct BufferingStore {
     /// Executions this process owns, each with its locked owner file (see
     /// [`claim`](BufferingStore::claim)).
     claimed: Mutex<HashMap<Vec<u8>, File>>,
+    /// Executions whose state is kept in memory (see [`BufferingStore::keep_in_memory`]).
+    memory: memory::MemoryTier,
 }
 
 impl BufferingStore {
@@ -52,6 +58,7 @@ impl BufferingStore {
             root,
             next_ids: Mutex::new(HashMap::new()),
             claimed: Mutex::default(),
+            memory: memory::MemoryTier::default(),
         })
     }
 

@@ -38,6 +38,8 @@ def store(tmpdir=None):
 def connect():
     con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
     con.execute(f"LOAD '{EXTENSION}'")
+    # the faults are those of the store's files: no memory tier, every entry in a file
+    con.execute("SET vgi_memory_budget = '0'")
     return con
 
 

@@ -7,6 +7,9 @@ namespace vgi {
 //===--------------------------------------------------------------------===//
 // BufferPool
 //===--------------------------------------------------------------------===//
+BufferPool::BufferPool(idx_t limit_p) : limit(limit_p) {
+}
+
 ArrowBuffer BufferPool::Take() {
 	lock_guard<mutex> guard(lock);
 	if (free.empty()) {
@@ -20,7 +23,9 @@ ArrowBuffer BufferPool::Take() {
 void BufferPool::Give(ArrowBuffer buffer) {
 	buffer.resize(0);
 	lock_guard<mutex> guard(lock);
-	free.push_back(std::move(buffer));
+	if (free.size() < limit) {
+		free.push_back(std::move(buffer));
+	}
 }
 
 //===--------------------------------------------------------------------===//
@@ -198,7 +203,7 @@ void FixedWidthColumn::Describe(ArrowArray &out) {
 //===--------------------------------------------------------------------===//
 ArrowBatchBuilder::ArrowBatchBuilder(ClientContext &context, vector<LogicalType> types_p, idx_t capacity_p)
     : properties(ArrowProperties(context)), types(std::move(types_p)), capacity(capacity_p),
-      pool(make_shared_ptr<BufferPool>()) {
+      pool(nullptr) {
 	for (auto &type : types) {
 		auto supported = FixedWidthColumn::Supports(type);
 		is_fixed.push_back(supported);
@@ -210,6 +215,8 @@ ArrowBatchBuilder::ArrowBatchBuilder(ClientContext &context, vector<LogicalType>
 			appended_types.push_back(type);
 		}
 	}
+	// Data and validity of each fixed-width column of one batch.
+	pool = make_shared_ptr<BufferPool>(2 * fixed.size());
 	if (!appended_types.empty()) {
 		appended.InitializeEmpty(appended_types);
 	}

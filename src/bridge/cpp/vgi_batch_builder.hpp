@@ -12,13 +12,17 @@ using namespace duckdb;
 
 //! Buffers of finished batches, handed back when the function releases the
 //! batch so that the next batch reuses their memory instead of faulting in
-//! fresh pages (which costs more than the copy itself).
+//! fresh pages (which costs more than the copy itself). It keeps at most
+//! `limit` (one batch's buffers): batches a function held (the store's memory
+//! tier) are released later, all at once, and their memory must go back.
 class BufferPool {
 public:
+	explicit BufferPool(idx_t limit);
 	ArrowBuffer Take();
 	void Give(ArrowBuffer buffer);
 
 private:
+	idx_t limit;
 	mutex lock;
 	vector<ArrowBuffer> free;
 };

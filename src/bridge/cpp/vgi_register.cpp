@@ -7,6 +7,7 @@
 #include "duckdb/parser/parsed_data/create_table_function_info.hpp"
 #include "duckdb/planner/expression/bound_columnref_expression.hpp"
 #include "duckdb/planner/expression_iterator.hpp"
+#include "duckdb/storage/buffer_manager.hpp"
 
 #include "vgi_operator.hpp"
 #include "vgi_pushdown.hpp"
@@ -190,9 +191,14 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 		setting_types.push_back(LogicalType::VARCHAR);
 		setting_values.push_back(value.IsNull() ? Value(LogicalType::VARCHAR) : Value(value.ToString()));
 	}
+	// DuckDB's memory_limit in bytes, of which vgi_memory_budget may be a share.
+	auto row_names = setting_names;
+	row_names.push_back("memory_limit");
+	setting_types.push_back(LogicalType::VARCHAR);
+	setting_values.push_back(Value(std::to_string(BufferManager::GetBufferManager(context).GetMaxMemory())));
 	ArrowSchemaWrapper settings_schema;
 	ArrowArrayWrapper settings;
-	ExportRow(context, setting_types, setting_names, setting_values, settings_schema.arrow_schema,
+	ExportRow(context, setting_types, row_names, setting_values, settings_schema.arrow_schema,
 	          settings.arrow_array);
 
 	auto output_schema = make_uniq<ArrowSchemaWrapper>();
