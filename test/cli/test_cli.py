@@ -45,7 +45,7 @@ def find_cli(version):
 
 def cli_rows(cli, extension_directory, sql):
     """The CSV rows the CLI prints for `sql`, run after `LOAD vgi;` by name."""
-    script = f"SET extension_directory = '{extension_directory}';\nLOAD vgi;\n{DATA}\n{sql}\n"
+    script = f"SET extension_directories = ['{extension_directory}'];\nLOAD vgi;\n{DATA}\n{sql}\n"
     run = subprocess.run([cli, "-unsigned", "-csv", "-noheader", "-bail"], input=script,
                          capture_output=True, text=True, timeout=300)
     if run.returncode != 0 or run.stderr.strip():

@@ -79,7 +79,7 @@ fn run(batches: &[RecordBatch], arguments: Arguments) -> Vec<RecordBatch> {
         settings: Settings::new(),
     };
     let output = TopK.on_bind(&bind).unwrap().output_schema;
-    let exec = new_execution_id();
+    let exec = new_execution_id().unwrap();
     let mut params = BufferingParams::new(exec.clone(), store.clone(), input, output);
     params.arguments = arguments;
     let states: Vec<Vec<u8>> = batches
