@@ -1,1 +1,0 @@
-//! Empty: this crate exists only to compile libduckdb-sys's bundled DuckDB.
