@@ -100,16 +100,33 @@ impl Worker {
     }
 
     /// Removes the executions left unused for the idle time, and forgets
-    /// binds this process has not used for as long; returns how many
-    /// executions it removed.
+    /// the binds of executions that ended (in any worker: the destructor
+    /// reaches only one) or that this process has not used for as long;
+    /// returns how many executions it removed.
     pub fn sweep(&self) -> crate::Result<usize> {
         let idle = cleanup::idle_executions(&self.store, self.idle)?;
         for exec in &idle {
             self.remove(exec)?;
         }
-        self.cache()
-            .retain(|_, (_, used)| used.elapsed() < self.idle);
+        let cached: Vec<Vec<u8>> = self.cache().keys().cloned().collect();
+        let mut ended = Vec::new();
+        for exec in cached {
+            if self.store.kv_modified(&exec, INIT_KEY)?.is_none() {
+                ended.push(exec);
+            }
+        }
+        let mut cache = self.cache();
+        for exec in &ended {
+            cache.remove(exec);
+        }
+        cache.retain(|_, (_, used)| used.elapsed() < self.idle);
         Ok(idle.len())
+    }
+
+    /// How many binds this process keeps.
+    #[cfg(test)]
+    pub(crate) fn cached_binds(&self) -> usize {
+        self.cache().len()
     }
 
     fn function(&self, bound: &Bound) -> &dyn TableBufferingFunction {
@@ -475,5 +492,40 @@ impl ProducerState for Finalize {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+    use arrow_schema::Schema;
+
+    fn bound() -> Arc<Bound> {
+        Arc::new(Bound {
+            function_index: 0,
+            input_schema: Arc::new(Schema::empty()),
+            output_schema: Arc::new(Schema::empty()),
+            arguments: crate::Arguments::empty(),
+            settings: crate::Settings::new(),
+            opaque_data: None,
+        })
+    }
+
+    #[test]
+    fn a_sweep_forgets_the_binds_of_executions_that_ended_in_another_worker() {
+        let (_dir, store) = test_store();
+        let worker = Worker::new(Vec::new(), store.clone(), Duration::from_secs(600));
+        for exec in [&b"live"[..], b"ended"] {
+            store.kv_put(exec, INIT_KEY, b"init").unwrap();
+            worker
+                .cache()
+                .insert(exec.to_vec(), (bound(), Instant::now()));
+        }
+        // The destructor went to another worker process.
+        store.clear(b"ended").unwrap();
+        assert_eq!(worker.sweep().unwrap(), 0, "nothing is idle yet");
+        assert_eq!(worker.cached_binds(), 1);
+        assert!(worker.cache().contains_key(&b"live"[..]));
     }
 }

@@ -6,7 +6,7 @@
 //! checkout.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use vgi_rpc_client::RpcClient;
@@ -97,27 +97,100 @@ impl Pool {
     }
 
     /// An idle worker, after starting workers up to the pool's size.
+    /// Workers are started without holding the pool's lock, so other calls
+    /// take and return workers meanwhile; a worker that fails to start is an
+    /// error only when no started one is at hand.
     pub(crate) fn checkout(&self) -> Result<Worker> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while idle.len() < self.config.size.max(1) {
-            let serial = {
-                let mut spawned = self.spawned.lock().unwrap_or_else(|e| e.into_inner());
-                *spawned += 1;
-                *spawned
-            };
-            idle.push_back(Worker::spawn(&self.config, serial)?);
+        let missing = self.config.size.max(1).saturating_sub(self.idle().len());
+        let mut started = Vec::with_capacity(missing);
+        let mut failed = None;
+        for _ in 0..missing {
+            match Worker::spawn(&self.config, self.next_serial()) {
+                Ok(worker) => started.push(worker),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
         }
-        Ok(idle
-            .pop_front()
-            .expect("the pool holds at least one worker"))
+        let mut idle = self.idle();
+        idle.extend(started);
+        match (idle.pop_front(), failed) {
+            (Some(worker), _) => Ok(worker),
+            (None, Some(e)) => Err(e),
+            // Calls on other threads took the idle workers meanwhile.
+            (None, None) => {
+                drop(idle);
+                Worker::spawn(&self.config, self.next_serial())
+            }
+        }
+    }
+
+    fn idle(&self) -> MutexGuard<'_, VecDeque<Worker>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn next_serial(&self) -> u64 {
+        let mut spawned = self.spawned.lock().unwrap_or_else(|e| e.into_inner());
+        *spawned += 1;
+        *spawned
     }
 
     /// Returns `worker` to the pool if its connection can take another call.
     /// Beyond [`MAX_IDLE`] idle workers, the extra one exits.
     pub(crate) fn checkin(&self, worker: Worker) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.idle();
         if worker.client.is_reusable() && idle.len() < MAX_IDLE.max(self.config.size) {
             idle.push_back(worker);
         }
+    }
+}
+
+/// A pool of `size` workers started by `program` (no call is made on them).
+#[cfg(test)]
+pub(crate) fn test_pool(program: &std::path::Path, size: usize) -> Pool {
+    Pool {
+        config: WorkerConfig {
+            command: vec![program.display().to_string()],
+            timeout: None,
+            size,
+        },
+        idle: Mutex::default(),
+        spawned: Mutex::new(0),
+    }
+}
+
+/// An executable shell script `name` in `dir` running `body`.
+#[cfg(test)]
+pub(crate) fn test_program(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_that_cannot_start_is_no_error_while_another_is_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        // Exits when the pool closes its stdin.
+        let program = test_program(dir.path(), "worker", "exec cat >/dev/null");
+        let pool = test_pool(&program, 2);
+        let first = pool.checkout().expect("starts two workers, hands out one");
+        std::fs::remove_file(&program).unwrap();
+        let second = pool
+            .checkout()
+            .expect("the idle worker, though the one to replace it cannot start");
+        let err = pool
+            .checkout()
+            .err()
+            .expect("no worker is idle and none can start");
+        assert!(err.to_string().contains("cannot start the worker"), "{err}");
+        assert_eq!(*pool.spawned.lock().unwrap(), 4, "two started, two failed");
+        drop((first, second));
     }
 }

@@ -242,17 +242,28 @@ impl Remote {
         Ok((Box::new(RemoteProducer { rx, done: false }), used))
     }
 
-    /// Asks a worker to remove the execution's state (best effort: the
-    /// caller clears the store too).
+    /// Asks a worker to remove the execution's state, on a thread of its
+    /// own: the query's end never waits for a worker (one that hangs would
+    /// hold it forever with `vgi_worker_timeout_seconds = 0`). Best effort:
+    /// the caller clears the store itself.
     pub(crate) fn end(&self) {
         let request = Row::new(schemas::destructor_request())
             .str("function_name", &self.function)
             .bytes("execution_id", &self.exec)
             .strings("schema_path", &schema_path());
-        if let Err(e) = self.with_worker(|worker| {
-            call_wrapped(worker, methods::DESTRUCTOR, request.clone()).map(drop)
-        }) {
-            eprintln!("vgi: {}: {e}", self.function);
+        let (pool, logs, function) = (self.pool.clone(), self.logs.clone(), self.function.clone());
+        let destructor = move || {
+            if let Err(e) = with_worker(&pool, &logs, |worker| {
+                call_wrapped(worker, methods::DESTRUCTOR, request.clone()).map(drop)
+            }) {
+                eprintln!("vgi: {function}: {e}");
+            }
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("vgi-destructor".into())
+            .spawn(destructor)
+        {
+            eprintln!("vgi: {}: cannot send the destructor: {e}", self.function);
         }
     }
 }
@@ -408,5 +419,33 @@ impl TableProducer for RemoteProducer {
                 "finalize: the worker's stream ended without its end marker",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pool::{test_pool, test_program};
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ending_an_execution_does_not_wait_for_a_worker_that_never_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        // Reads the request and never answers (no timeout is set).
+        let program = test_program(dir.path(), "stuck-worker", "exec cat >/dev/null");
+        let remote = Remote {
+            pool: Arc::new(test_pool(&program, 1)),
+            function: "buffer_input".into(),
+            exec: b"e".to_vec(),
+            init_request: Row::new(schemas::init_request()),
+            logs: Arc::default(),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            remote.end();
+            tx.send(()).ok();
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("the query's end returned while the worker was still silent");
     }
 }
