@@ -26,8 +26,8 @@ impl BufferingStore {
     }
 
     /// Every execution with state, as `(execution id, directory mtime)`, oldest
-    /// first. The mtime changes when the execution's first log, key-value
-    /// entry or queue item is created, not on every write.
+    /// first. The mtime changes when the execution's first log or key-value
+    /// entry is created, not on every write.
     pub fn list_executions(&self) -> Result<Vec<(Vec<u8>, SystemTime)>> {
         let root = self.root();
         let entries = fs::read_dir(root).map_err(|e| Error::io("list", root, e))?;
@@ -66,14 +66,12 @@ mod tests {
         for exec in [&b"e1"[..], b"e2"] {
             store.append(exec, b"n", b"k", b"v").unwrap();
             store.kv_put(exec, b"k", b"v").unwrap();
-            store.queue_push(exec, &[b"q".to_vec()]).unwrap();
         }
         store.clear(b"e1").unwrap();
         store.clear(b"e1").unwrap();
         store.clear(b"never").unwrap();
         assert!(store.scan(b"e1", b"n", b"k", -1, 10).unwrap().is_empty());
         assert_eq!(store.kv_get(b"e1", b"k").unwrap(), None);
-        assert_eq!(store.queue_pop(b"e1", "t").unwrap(), None);
         assert_eq!(store.scan(b"e2", b"n", b"k", -1, 10).unwrap().len(), 1);
         assert_eq!(store.append(b"e1", b"n", b"k", b"again").unwrap(), 0);
     }

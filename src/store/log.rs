@@ -126,8 +126,8 @@ impl BufferingStore {
         Ok(out)
     }
 
-    /// Publish `value` as the next free entry of `dir` (a log or the queue).
-    pub(crate) fn append_entry(&self, dir: &Path, value: &[u8]) -> Result<i64> {
+    /// Publish `value` as the next free entry of the log in `dir`.
+    fn append_entry(&self, dir: &Path, value: &[u8]) -> Result<i64> {
         create_dir(dir)?;
         let tmp = write_temp(dir, value)?;
         let result = self.publish_next(dir, &tmp);

@@ -13,7 +13,6 @@ mod kv;
 mod log;
 mod memory;
 mod paths;
-mod queue;
 mod random;
 mod root;
 
@@ -30,12 +29,12 @@ pub use root::default_root;
 
 use crate::sdk::error::Result;
 
-/// Append logs, key-value entries and work queues under a private root
+/// Append logs and key-value entries under a private root
 /// directory (see [`default_root`]), scoped by execution id.
 #[derive(Debug)]
 pub struct BufferingStore {
     root: PathBuf,
-    /// Next id to try per log/queue directory, to avoid listing it on every append.
+    /// Next id to try per log directory, to avoid listing it on every append.
     next_ids: Mutex<HashMap<PathBuf, i64>>,
     /// Executions this process owns, each with its locked owner file (see
     /// [`claim`](BufferingStore::claim)).

@@ -4,10 +4,9 @@
 //! ```text
 //! <root>/<hex exec>/log/<hex ns>-<hex key>/<id:020>.bin   append logs
 //! <root>/<hex exec>/kv/k-<hex key>                        key-value entries
-//! <root>/<hex exec>/queue/<id:020>.bin                    work queue
 //! ```
 //!
-//! Files whose name starts with [`TMP_PREFIX`] are in-flight writes or claims
+//! Files whose name starts with [`TMP_PREFIX`] are in-flight writes
 //! and are never listed.
 
 use std::ffi::OsStr;
@@ -16,7 +15,7 @@ use std::path::PathBuf;
 use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
 
-/// Prefix of temporary files (unpublished writes, claimed queue items).
+/// Prefix of temporary files (unpublished writes, executions being created).
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
 
 const ENTRY_SUFFIX: &str = ".bin";
@@ -53,7 +52,7 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// File name of log or queue entry `id`.
+/// File name of log entry `id`.
 pub(crate) fn entry_name(id: i64) -> String {
     format!("{id:0width$}{ENTRY_SUFFIX}", width = ID_DIGITS)
 }
@@ -102,11 +101,6 @@ impl BufferingStore {
         Ok(self
             .kv_dir(exec)?
             .join(checked("key", format!("k-{}", hex(key)))?))
-    }
-
-    /// Directory of the work queue.
-    pub(crate) fn queue_dir(&self, exec: &[u8]) -> Result<PathBuf> {
-        Ok(self.exec_dir(exec)?.join("queue"))
     }
 
     /// Where log entry `id` of `(exec, ns, key)` is (or would be) stored, for error reports.
