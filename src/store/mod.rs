@@ -3,8 +3,12 @@
 //!
 //! Workers in different processes may share one root; every operation is
 //! safe under concurrent use and every failure is reported with its path.
+//! The root is vetted once, when the store opens, and held open: every
+//! operation goes through its directory descriptor, never its path (see
+//! [`dirfd`]).
 
 mod activity;
+mod dirfd;
 mod executions;
 mod frame;
 mod fsio;
@@ -33,8 +37,10 @@ use crate::sdk::error::Result;
 /// directory (see [`default_root`]), scoped by execution id.
 #[derive(Debug)]
 pub struct BufferingStore {
-    root: PathBuf,
-    /// Next id to try per log directory, to avoid listing it on every append.
+    /// The root, held open since it was vetted.
+    dir: dirfd::StoreDir,
+    /// Next id to try per log directory (relative to the root), to avoid
+    /// listing it on every append.
     next_ids: Mutex<HashMap<PathBuf, i64>>,
     /// Executions this process owns, each with its locked owner file (see
     /// [`claim`](BufferingStore::claim)).
@@ -51,19 +57,26 @@ impl BufferingStore {
 
     /// Open (creating if needed, mode 0700) `root`, which must be a real
     /// directory owned by the current user with no group or other access.
+    /// The store keeps to the directory it opened: should `root` be removed
+    /// later, writes fail rather than go to whatever is at its path then
+    /// (see [`dirfd`]).
     pub fn open(root: PathBuf) -> Result<Self> {
-        root::prepare_root(&root)?;
         Ok(BufferingStore {
-            root,
+            dir: root::open_root(&root)?,
             next_ids: Mutex::new(HashMap::new()),
             claimed: Mutex::default(),
             memory: memory::MemoryTier::default(),
         })
     }
 
-    /// The root directory.
+    /// The root directory's path (where it was when the store opened).
     pub fn root(&self) -> &Path {
-        &self.root
+        self.dir.path()
+    }
+
+    /// The root directory, held open.
+    pub(crate) fn dir(&self) -> &dirfd::StoreDir {
+        &self.dir
     }
 
     fn next_ids(&self) -> MutexGuard<'_, HashMap<PathBuf, i64>> {
