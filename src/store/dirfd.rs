@@ -386,3 +386,91 @@ pub(crate) fn modified(st: &Stat) -> SystemTime {
 pub(crate) fn is_dir(st: &Stat) -> bool {
     FileType::from_raw_mode(st.st_mode) == FileType::Directory
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::test_store;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+    use std::path::Path;
+
+    /// The names in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn symlinks_planted_below_the_root_are_never_followed() {
+        let (_dir, store) = test_store();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("keep"), b"outside").unwrap();
+        let untouched = |what: &str| {
+            assert_eq!(names(outside.path()), ["keep"], "{what}");
+            assert_eq!(fs::read(outside.path().join("keep")).unwrap(), b"outside");
+        };
+
+        // An execution's log directory replaced by a link to a directory outside.
+        store.append(b"e", b"n", b"k", b"v").unwrap();
+        let exec = store.exec_dir(b"e").unwrap();
+        let log = exec.join("log");
+        fs::remove_dir_all(&log).unwrap();
+        symlink(outside.path(), &log).unwrap();
+        let err = store
+            .append(b"e", b"n", b"k", b"w")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("symbolic link") && err.contains(&*log.to_string_lossy()),
+            "{err}"
+        );
+        assert!(store.scan(b"e", b"n", b"k", -1, 10).is_err());
+        untouched("log link");
+
+        // Its key-value directory, then one entry, replaced by links.
+        let kv = exec.join("kv");
+        symlink(outside.path(), &kv).unwrap();
+        assert!(store.kv_put(b"e", b"k", b"v").is_err());
+        assert!(store.kv_get(b"e", b"k").is_err());
+        assert!(store.kv_touch(b"e", b"k").is_err());
+        untouched("kv link");
+        fs::remove_file(&kv).unwrap();
+        store.kv_put(b"e", b"k", b"v").unwrap();
+        let entry = store.kv_path(b"e", b"k").unwrap();
+        fs::remove_file(&entry).unwrap();
+        symlink(outside.path().join("keep"), &entry).unwrap();
+        let err = store.kv_get(b"e", b"k").unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(store.kv_touch(b"e", b"k").is_err());
+        let modified = store.kv_modified(b"e", b"k").unwrap().unwrap();
+        let link_time = fs::symlink_metadata(&entry).unwrap().modified().unwrap();
+        assert_eq!(modified, link_time, "the link's own time, not its target's");
+        untouched("kv entry link");
+
+        // Clearing removes the links, not what they point to.
+        store.clear(b"e").unwrap();
+        assert!(!exec.exists());
+        untouched("clear");
+
+        // A link in the root in place of an execution's directory.
+        let linked = store.exec_dir(b"x").unwrap();
+        symlink(outside.path(), &linked).unwrap();
+        assert!(store.kv_put(b"x", b"k", b"v").is_err());
+        assert!(store.append(b"x", b"n", b"k", b"v").is_err());
+        assert!(store.list_executions().unwrap().is_empty());
+        assert!(store
+            .collect_orphans(std::time::Duration::ZERO)
+            .unwrap()
+            .is_empty());
+        store.clear(b"x").unwrap();
+        assert!(
+            fs::symlink_metadata(&linked).is_err(),
+            "the link is removed"
+        );
+        untouched("execution link");
+    }
+}
