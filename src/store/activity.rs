@@ -1,34 +1,43 @@
 //! When an execution was last used: the modification time of one of its
 //! key-value entries, refreshed by whoever uses the execution.
 
-use std::fs;
 use std::io::ErrorKind;
 use std::time::SystemTime;
 
+use rustix::fs::OFlags;
+
+use super::dirfd::modified;
+use super::paths::{kv_name, kv_rel};
 use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
 
 impl BufferingStore {
     /// Marks `(exec, key)` as used now; returns false if there is no such entry.
     pub fn kv_touch(&self, exec: &[u8], key: &[u8]) -> Result<bool> {
-        let path = self.kv_path(exec, key)?;
-        let file = match fs::OpenOptions::new().write(true).open(&path) {
+        let name = kv_name(key)?;
+        let Some(dir) = self.dir().open_dir(kv_rel(exec)?)? else {
+            return Ok(false);
+        };
+        let file = match dir.open_file(&name, OFlags::WRONLY) {
             Ok(file) => file,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(Error::io("open", &path, e)),
+            Err(e) => return Err(Error::io("open", dir.display(&name), e)),
         };
         file.set_modified(SystemTime::now())
-            .map_err(|e| Error::io("touch", &path, e))?;
+            .map_err(|e| Error::io("touch", dir.display(&name), e))?;
         Ok(true)
     }
 
     /// When `(exec, key)` was last written or touched; `None` if there is no such entry.
     pub fn kv_modified(&self, exec: &[u8], key: &[u8]) -> Result<Option<SystemTime>> {
-        let path = self.kv_path(exec, key)?;
-        match fs::metadata(&path).and_then(|m| m.modified()) {
-            Ok(time) => Ok(Some(time)),
+        let name = kv_name(key)?;
+        let Some(dir) = self.dir().open_dir(kv_rel(exec)?)? else {
+            return Ok(None);
+        };
+        match dir.stat(&name) {
+            Ok(st) => Ok(Some(modified(&st))),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("inspect", &path, e)),
+            Err(e) => Err(Error::io("inspect", dir.display(&name), e)),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Whole-execution operations: listing and clearing.
 
-use std::fs;
 use std::io::ErrorKind;
+use std::path::Path;
 use std::time::SystemTime;
 
-use super::paths::unhex;
+use super::dirfd::{is_dir, modified};
+use super::paths::{exec_name, unhex};
 use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
 
@@ -12,44 +13,47 @@ impl BufferingStore {
     /// Remove all state of `exec`, in memory and in files, and give up this
     /// process's claim on it; succeeds if there is none.
     pub fn clear(&self, exec: &[u8]) -> Result<()> {
-        let dir = self.exec_dir(exec)?;
+        let name = exec_name(exec)?;
         self.forget_in_memory(exec);
-        self.next_ids().retain(|log, _| !log.starts_with(&dir));
-        let removed = fs::remove_dir_all(&dir);
+        self.forget_next_ids(&name);
+        let removed = self.dir().remove_all(&name);
         // The owner lock is held until the directory is gone.
         self.claimed().remove(exec);
         match removed {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("remove", &dir, e)),
+            Err(e) => Err(Error::io("remove", self.dir().display(&name), e)),
         }
     }
 
+    /// Drops the next-id hints of the logs of the execution directory `name`.
+    pub(crate) fn forget_next_ids(&self, name: &str) {
+        self.next_ids()
+            .retain(|log, _| !log.starts_with(Path::new(name)));
+    }
+
     /// Every execution with state, as `(execution id, directory mtime)`, oldest
-    /// first. The mtime changes when the execution's first log, key-value
-    /// entry or queue item is created, not on every write.
+    /// first. The mtime changes when the execution's first log or key-value
+    /// entry is created, not on every write.
     pub fn list_executions(&self) -> Result<Vec<(Vec<u8>, SystemTime)>> {
-        let root = self.root();
-        let entries = fs::read_dir(root).map_err(|e| Error::io("list", root, e))?;
+        let root = self.dir();
+        let entries = root
+            .entries()
+            .map_err(|e| Error::io("list", root.path(), e))?;
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("list", root, e))?;
-            let Some(exec) = entry.file_name().to_str().and_then(unhex) else {
+        for (name, _) in entries {
+            let Some(exec) = name.to_str().and_then(unhex) else {
                 continue;
             };
-            let path = entry.path();
-            let meta = match entry.metadata() {
-                Ok(meta) => meta,
+            let st = match root.stat(&name) {
+                Ok(st) => st,
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io("inspect", &path, e)),
+                Err(e) => return Err(Error::io("inspect", root.display(&name), e)),
             };
-            if exec.is_empty() || !meta.is_dir() {
+            if exec.is_empty() || !is_dir(&st) {
                 continue;
             }
-            let mtime = meta
-                .modified()
-                .map_err(|e| Error::io("inspect", &path, e))?;
-            out.push((exec, mtime));
+            out.push((exec, modified(&st)));
         }
         out.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         Ok(out)
@@ -66,14 +70,12 @@ mod tests {
         for exec in [&b"e1"[..], b"e2"] {
             store.append(exec, b"n", b"k", b"v").unwrap();
             store.kv_put(exec, b"k", b"v").unwrap();
-            store.queue_push(exec, &[b"q".to_vec()]).unwrap();
         }
         store.clear(b"e1").unwrap();
         store.clear(b"e1").unwrap();
         store.clear(b"never").unwrap();
         assert!(store.scan(b"e1", b"n", b"k", -1, 10).unwrap().is_empty());
         assert_eq!(store.kv_get(b"e1", b"k").unwrap(), None);
-        assert_eq!(store.queue_pop(b"e1", "t").unwrap(), None);
         assert_eq!(store.scan(b"e2", b"n", b"k", -1, 10).unwrap().len(), 1);
         assert_eq!(store.append(b"e1", b"n", b"k", b"again").unwrap(), 0);
     }

@@ -11,15 +11,17 @@
 //! The locks are open file description locks (`F_OFD_SETLK`): held per open
 //! file, released when it closes, and in conflict with POSIX `lockf` locks.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::io::AsRawFd;
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::fsio::{rename_dir_noreplace, temp_path};
-use super::paths::hex;
+use rustix::fs::OFlags;
+
+use super::dirfd::StoreDir;
+use super::fsio::temp_name;
+use super::paths::{exec_name, hex};
 use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
 
@@ -90,27 +92,14 @@ fn held_elsewhere(file: &File, byte: i64) -> std::io::Result<bool> {
     Ok(i32::from(request.l_type) != libc::F_UNLCK)
 }
 
-fn open_owner(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().read(true).write(true).open(path)
+/// Opens the owner file in the execution directory `dir`.
+fn open_owner(dir: &StoreDir) -> std::io::Result<File> {
+    dir.open_file(OWNER_FILE, OFlags::RDWR)
 }
 
 /// Whether `file` still has a name (garbage collection did not remove it).
 fn still_linked(file: &File) -> bool {
     file.metadata().is_ok_and(|m| m.nlink() > 0)
-}
-
-fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
 }
 
 impl BufferingStore {
@@ -123,7 +112,7 @@ impl BufferingStore {
         let claimed = self.claimed();
         let owner = claimed.get(exec).expect("claimed just now");
         let path = self.exec_dir(exec)?.join(OWNER_FILE);
-        lock(owner, libc::F_RDLCK, TAKEN_BYTE, true).map_err(|e| Error::io("lock", &path, e))?;
+        lock(owner, libc::F_RDLCK, TAKEN_BYTE, true).map_err(|e| Error::io("lock", path, e))?;
         Ok(())
     }
 
@@ -145,14 +134,20 @@ impl BufferingStore {
     /// Whether no other live process [took](BufferingStore::claim) `exec`
     /// over: this process did, or none did (or it has no owner file).
     pub fn owned_here_or_orphaned(&self, exec: &[u8]) -> Result<bool> {
-        let path = self.exec_dir(exec)?.join(OWNER_FILE);
+        let name = exec_name(exec)?;
+        let path = self.dir().display(&name).join(OWNER_FILE);
         let held = match self.claimed().get(exec) {
             Some(owner) => held_elsewhere(owner, TAKEN_BYTE),
-            None => match open_owner(&path) {
-                Ok(owner) => held_elsewhere(&owner, TAKEN_BYTE),
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(true),
-                Err(e) => return Err(Error::io("open", &path, e)),
-            },
+            None => {
+                let Some(dir) = self.dir().open_dir(&name)? else {
+                    return Ok(true);
+                };
+                match open_owner(&dir) {
+                    Ok(owner) => held_elsewhere(&owner, TAKEN_BYTE),
+                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(true),
+                    Err(e) => return Err(Error::io("open", &path, e)),
+                }
+            }
         };
         Ok(!held.map_err(|e| Error::io("inspect the lock of", &path, e))?)
     }
@@ -160,26 +155,25 @@ impl BufferingStore {
     /// Opens the owner file of `exec` with a shared lock, creating the
     /// execution's directory if there is none.
     fn lock_owner(&self, exec: &[u8]) -> Result<File> {
-        let dir = self.exec_dir(exec)?;
-        let path = dir.join(OWNER_FILE);
+        let name = exec_name(exec)?;
+        let path = self.dir().display(&name).join(OWNER_FILE);
         for _ in 0..CLAIM_ATTEMPTS {
-            let file = match open_owner(&path) {
-                Ok(file) => file,
-                Err(e) if e.kind() == ErrorKind::NotFound => match self.create_execution(&dir)? {
+            let dir = match self.dir().subdir(&name) {
+                Ok(dir) => dir,
+                Err(e) if e.kind() == ErrorKind::NotFound => match self.create_execution(&name)? {
                     Some(file) => return Ok(file),
                     // Another process created it first: lock its owner file.
-                    None if path.exists() => continue,
-                    // A directory without an owner file (left by an older
-                    // version, or half removed): give it one.
-                    None => OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .truncate(false)
-                        .mode(0o600)
-                        .open(&path)
-                        .map_err(|e| Error::io("create", &path, e))?,
+                    None => continue,
                 },
+                Err(e) => return Err(Error::io("open directory", self.dir().display(&name), e)),
+            };
+            let file = match open_owner(&dir) {
+                Ok(file) => file,
+                // A directory without an owner file (left by an older
+                // version, or half removed): give it one.
+                Err(e) if e.kind() == ErrorKind::NotFound => dir
+                    .open_file(OWNER_FILE, OFlags::RDWR | OFlags::CREATE)
+                    .map_err(|e| Error::io("create", &path, e))?,
                 Err(e) => return Err(Error::io("open", &path, e)),
             };
             lock(&file, libc::F_RDLCK, LIVE_BYTE, true).map_err(|e| Error::io("lock", &path, e))?;
@@ -198,46 +192,39 @@ impl BufferingStore {
         ))
     }
 
-    /// Creates the directory `dir` holding an owner file locked by this
-    /// process, moved into place at once (so that no process ever sees it
-    /// without its owner). `None` when `dir` exists already.
-    fn create_execution(&self, dir: &Path) -> Result<Option<File>> {
-        let tmp = temp_path(self.root(), "exec-")?;
-        let made = DirBuilder::new().mode(0o700).create(&tmp);
-        if let Err(e) = made {
-            if e.kind() != ErrorKind::NotFound {
-                return Err(Error::io("create directory", &tmp, e));
-            }
-            // The root itself is gone (a temp cleaner): re-create and vet it.
-            super::root::prepare_root(self.root())?;
-            DirBuilder::new()
-                .mode(0o700)
-                .create(&tmp)
-                .map_err(|e| Error::io("create directory", &tmp, e))?;
-        }
-        let created = self.fill_execution(&tmp, dir);
+    /// Creates the execution directory `name` in the root holding an owner
+    /// file locked by this process, moved into place at once (so that no
+    /// process ever sees it without its owner). `None` when it exists
+    /// already. The root is never created again: if it was removed, this
+    /// fails (see [`dirfd`](super::dirfd)).
+    fn create_execution(&self, name: &str) -> Result<Option<File>> {
+        let root = self.dir();
+        let tmp = temp_name("exec-")?;
+        root.mkdir(&tmp)
+            .map_err(|e| root.create_error("create directory", &tmp, e.into()))?;
+        let created = self.fill_execution(&tmp, name);
         if !matches!(created, Ok(Some(_))) {
-            fs::remove_dir_all(&tmp).ok();
+            root.remove_all(&tmp).ok();
         }
         created
     }
 
-    fn fill_execution(&self, tmp: &Path, dir: &Path) -> Result<Option<File>> {
-        let path = tmp.join(OWNER_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
+    fn fill_execution(&self, tmp: &str, name: &str) -> Result<Option<File>> {
+        let root = self.dir();
+        let path = root.display(tmp).join(OWNER_FILE);
+        let dir = root
+            .subdir(tmp)
+            .map_err(|e| Error::io("open directory", root.display(tmp), e))?;
+        let mut file = dir
+            .open_file(OWNER_FILE, OFlags::RDWR | OFlags::CREATE | OFlags::EXCL)
             .map_err(|e| Error::io("create", &path, e))?;
         lock(&file, libc::F_RDLCK, LIVE_BYTE, true).map_err(|e| Error::io("lock", &path, e))?;
         // For people looking at the store; liveness is the lock alone.
         writeln!(file, "{}", std::process::id()).map_err(|e| Error::io("write", &path, e))?;
-        match rename_dir_noreplace(tmp, dir) {
+        match root.rename_noreplace(tmp, name) {
             Ok(true) => Ok(Some(file)),
             Ok(false) => Ok(None),
-            Err(e) => Err(Error::io("rename", dir, e)),
+            Err(e) => Err(Error::io("rename", root.display(name), e)),
         }
     }
 
@@ -245,14 +232,17 @@ impl BufferingStore {
     /// and reports each: removed, or why it could not be (the others are
     /// handled all the same).
     pub fn collect_orphans(&self, ttl: Duration) -> Result<Vec<Orphan>> {
-        self.collect_orphans_with(ttl, |dir| fs::remove_dir_all(dir))
+        self.collect_orphans_with(ttl, |root, name| root.remove_all(name))
     }
 
+    /// [`collect_orphans`](Self::collect_orphans), removing the execution
+    /// directory `name` of the root with `remove`.
     fn collect_orphans_with(
         &self,
         ttl: Duration,
-        remove: impl Fn(&Path) -> std::io::Result<()>,
+        remove: impl Fn(&StoreDir, &str) -> std::io::Result<()>,
     ) -> Result<Vec<Orphan>> {
+        let root = self.dir();
         let now = SystemTime::now();
         let mut orphans = Vec::new();
         for (exec, started) in self.list_executions()? {
@@ -260,17 +250,26 @@ impl BufferingStore {
             if age < ttl {
                 continue;
             }
-            let dir = self.exec_dir(&exec)?;
-            let path = dir.join(OWNER_FILE);
+            let name = exec_name(&exec)?;
+            let path = root.display(&name).join(OWNER_FILE);
             let report = |error: Error| Orphan {
                 execution_id: hex(&exec),
                 age,
-                bytes: dir_size(&dir),
+                bytes: root.size_of(&name),
                 error: Some(error.to_string()),
+            };
+            let dir = match root.subdir(&name) {
+                Ok(dir) => dir,
+                // Removed meanwhile (by its owner, or another collector).
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => {
+                    orphans.push(report(Error::io("open directory", root.display(&name), e)));
+                    continue;
+                }
             };
             // Held while the directory is removed: a process claiming it
             // meanwhile waits, then finds the owner file gone and starts anew.
-            let _lock = match open_owner(&path) {
+            let _lock = match open_owner(&dir) {
                 Ok(file) => match lock(&file, libc::F_WRLCK, LIVE_BYTE, false) {
                     Ok(true) => Some(file),
                     // A live owner holds it.
@@ -287,16 +286,16 @@ impl BufferingStore {
                     continue;
                 }
             };
-            let bytes = dir_size(&dir);
-            match remove(&dir) {
+            let bytes = root.size_of(&name);
+            match remove(root, &name) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => {
-                    orphans.push(report(Error::io("remove", &dir, e)));
+                    orphans.push(report(Error::io("remove", root.display(&name), e)));
                     continue;
                 }
             }
-            self.next_ids().retain(|log, _| !log.starts_with(&dir));
+            self.forget_next_ids(&name);
             orphans.push(Orphan {
                 execution_id: hex(&exec),
                 age,
@@ -312,6 +311,7 @@ impl BufferingStore {
 mod tests {
     use super::*;
     use crate::store::test_store;
+    use std::fs;
 
     fn executions(store: &BufferingStore) -> Vec<Vec<u8>> {
         let mut ids: Vec<_> = store
@@ -426,11 +426,11 @@ mod tests {
         }
         let stuck = store.exec_dir(b"o2").unwrap();
         let orphans = store
-            .collect_orphans_with(Duration::ZERO, |dir| {
-                if dir == stuck {
+            .collect_orphans_with(Duration::ZERO, |root, name| {
+                if root.display(name) == stuck {
                     Err(std::io::Error::from_raw_os_error(libc::EBUSY))
                 } else {
-                    fs::remove_dir_all(dir)
+                    root.remove_all(name)
                 }
             })
             .unwrap();

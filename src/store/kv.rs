@@ -1,48 +1,61 @@
 //! Per-execution key-value entries (overwrite semantics).
 
-use std::fs;
 use std::io::ErrorKind;
 
-use super::fsio::{create_dir, discard_temp, read_optional, write_temp};
+use super::fsio::{discard_temp, read_optional, write_temp};
+use super::paths::{kv_name, kv_rel};
 use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
 
 impl BufferingStore {
     /// Store `value` under `(exec, key)`, atomically replacing any previous value.
     pub fn kv_put(&self, exec: &[u8], key: &[u8], value: &[u8]) -> Result<()> {
-        let dir = self.kv_dir(exec)?;
-        let path = self.kv_path(exec, key)?;
+        let rel = kv_rel(exec)?;
+        let name = kv_name(key)?;
         if self.kv_put_in_memory(exec, key, value)? == Some(true) {
             return Ok(());
         }
         self.ensure_claimed(exec)?;
-        create_dir(&dir)?;
+        let dir = self.dir().create_dirs(&rel)?;
         let tmp = write_temp(&dir, value)?;
-        fs::rename(&tmp, &path).map_err(|e| {
-            discard_temp(&tmp);
-            Error::io("rename", &path, e)
+        dir.rename(&tmp, &name).map_err(|e| {
+            discard_temp(&dir, &tmp);
+            Error::io("rename", dir.display(&name), e)
         })
     }
 
     /// The value under `(exec, key)`, or `None` if there is none.
     pub fn kv_get(&self, exec: &[u8], key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let path = self.kv_path(exec, key)?;
+        let rel = kv_rel(exec)?;
+        let name = kv_name(key)?;
         if let Some(found) = self.kv_get_in_memory(exec, key) {
             return Ok(found);
         }
-        read_optional(&path)
+        match self.dir().open_dir(&rel)? {
+            Some(dir) => read_optional(&dir, &name),
+            None => Ok(None),
+        }
     }
 
     /// Remove `(exec, key)`; returns whether it existed.
     pub fn kv_del(&self, exec: &[u8], key: &[u8]) -> Result<bool> {
-        let path = self.kv_path(exec, key)?;
+        let rel = kv_rel(exec)?;
+        let name = kv_name(key)?;
         if let Some(existed) = self.kv_del_in_memory(exec, key) {
             return Ok(existed);
         }
-        match fs::remove_file(&path) {
+        self.kv_remove_file(&rel, &name)
+    }
+
+    /// Removes the file of a key-value entry; returns whether it existed.
+    pub(crate) fn kv_remove_file(&self, rel: &std::path::Path, name: &str) -> Result<bool> {
+        let Some(dir) = self.dir().open_dir(rel)? else {
+            return Ok(false);
+        };
+        match dir.unlink(name) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::io("remove", &path, e)),
+            Err(e) => Err(Error::io("remove", dir.display(name), e)),
         }
     }
 }

@@ -2,11 +2,12 @@
 
 use std::path::Path;
 
+use super::dirfd::StoreDir;
 use super::fsio::{
-    create_dir, discard_temp, list_ids, publish_noreplace, read_optional, write_temp,
+    discard_temp, list_ids, list_ids_in, publish_noreplace, read_optional, write_temp,
 };
 use super::memory::{LogEntry, Value};
-use super::paths::entry_name;
+use super::paths::{entry_name, log_rel};
 use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
 use crate::sdk::ipc;
@@ -30,9 +31,9 @@ impl BufferingStore {
         if let Some(id) = self.append_in_memory(exec, ns, key, Value::Bytes(value.as_ref()))? {
             return Ok(id);
         }
-        let dir = self.log_dir(exec, ns, key)?;
+        let rel = log_rel(exec, ns, key)?;
         self.ensure_claimed(exec)?;
-        self.append_entry(&dir, value.as_ref())
+        self.append_entry(&rel, value.as_ref())
     }
 
     /// Append `batch` to `(exec, ns, key)` and return its id, like
@@ -57,7 +58,7 @@ impl BufferingStore {
         if let Some(ids) = self.entry_ids_in_memory(exec, ns, key)? {
             return Ok(ids);
         }
-        list_ids(&self.log_dir(exec, ns, key)?)
+        list_ids_in(self.dir(), log_rel(exec, ns, key)?)
     }
 
     /// The entry `id` of `(exec, ns, key)`, or `None` if there is none. With
@@ -75,8 +76,10 @@ impl BufferingStore {
         if let Some(entry) = self.log_entry_in_memory(exec, ns, key, id, release)? {
             return Ok(entry);
         }
-        let path = self.log_dir(exec, ns, key)?.join(entry_name(id));
-        Ok(read_optional(&path)?.map(LogEntry::Encoded))
+        let Some(dir) = self.dir().open_dir(log_rel(exec, ns, key)?)? else {
+            return Ok(None);
+        };
+        Ok(read_optional(&dir, entry_name(id))?.map(LogEntry::Encoded))
     }
 
     /// The entry `id` of `(exec, ns, key)`, or `None` if there is none.
@@ -126,32 +129,31 @@ impl BufferingStore {
         Ok(out)
     }
 
-    /// Publish `value` as the next free entry of `dir` (a log or the queue).
-    pub(crate) fn append_entry(&self, dir: &Path, value: &[u8]) -> Result<i64> {
-        create_dir(dir)?;
-        let tmp = write_temp(dir, value)?;
-        let result = self.publish_next(dir, &tmp);
+    /// Publish `value` as the next free entry of the log `rel` (relative to the root).
+    fn append_entry(&self, rel: &Path, value: &[u8]) -> Result<i64> {
+        let dir = self.dir().create_dirs(rel)?;
+        let tmp = write_temp(&dir, value)?;
+        let result = self.publish_next(rel, &dir, &tmp);
         if result.is_err() {
-            discard_temp(&tmp);
+            discard_temp(&dir, &tmp);
         }
         result
     }
 
-    fn publish_next(&self, dir: &Path, tmp: &Path) -> Result<i64> {
-        let mut id = match self.next_id_hint(dir) {
+    fn publish_next(&self, rel: &Path, dir: &StoreDir, tmp: &str) -> Result<i64> {
+        let mut id = match self.next_id_hint(rel) {
             Some(id) => id,
             None => next_after_max(dir)?,
         };
         let mut collisions: u32 = 0;
         loop {
-            let dest = dir.join(entry_name(id));
-            if publish_noreplace(tmp, &dest)? {
-                self.record_next_id(dir, id.saturating_add(1));
+            if publish_noreplace(dir, tmp, &entry_name(id))? {
+                self.record_next_id(rel, id.saturating_add(1));
                 return Ok(id);
             }
             collisions += 1;
             let next = id.checked_add(1).ok_or_else(|| Error::Corrupt {
-                path: dir.to_path_buf(),
+                path: dir.path().to_path_buf(),
                 reason: "entry ids exhausted".into(),
             })?;
             id = if collisions.is_multiple_of(RESCAN_AFTER) {
@@ -162,18 +164,18 @@ impl BufferingStore {
         }
     }
 
-    fn next_id_hint(&self, dir: &Path) -> Option<i64> {
-        self.next_ids().get(dir).copied()
+    fn next_id_hint(&self, rel: &Path) -> Option<i64> {
+        self.next_ids().get(rel).copied()
     }
 
-    fn record_next_id(&self, dir: &Path, next: i64) {
+    fn record_next_id(&self, rel: &Path, next: i64) {
         let mut hints = self.next_ids();
-        let slot = hints.entry(dir.to_path_buf()).or_insert(next);
+        let slot = hints.entry(rel.to_path_buf()).or_insert(next);
         *slot = (*slot).max(next);
     }
 }
 
-fn next_after_max(dir: &Path) -> Result<i64> {
+fn next_after_max(dir: &StoreDir) -> Result<i64> {
     Ok(list_ids(dir)?.last().map_or(0, |max| max.saturating_add(1)))
 }
 

@@ -10,16 +10,14 @@
 //! the tier: they use the filesystem store from the start.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs;
-use std::io::ErrorKind;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow_array::RecordBatch;
 
-use super::fsio::{create_dir, discard_temp, list_ids, publish_noreplace, write_temp};
-use super::paths::entry_name;
+use super::fsio::{discard_temp, list_ids_in, publish_noreplace, write_temp};
+use super::paths::{entry_name, kv_name, kv_rel, log_rel};
 use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
 use crate::sdk::ipc;
@@ -253,7 +251,7 @@ impl BufferingStore {
         let Some(shared) = self.memory.get(exec) else {
             return Ok(None);
         };
-        let dir = self.log_dir(exec, ns, key)?;
+        let rel = log_rel(exec, ns, key)?;
         let size = value.size();
         let id = {
             let mut state = lock(&shared);
@@ -264,7 +262,7 @@ impl BufferingStore {
             let log = state.logs.entry((ns.to_vec(), key.to_vec())).or_default();
             let id = log.next_id;
             log.next_id = id.checked_add(1).ok_or_else(|| Error::Corrupt {
-                path: dir.clone(),
+                path: self.root().join(&rel),
                 reason: "entry ids exhausted".into(),
             })?;
             if fits {
@@ -274,27 +272,28 @@ impl BufferingStore {
             log.spilled = true;
             id
         };
-        self.spill(exec, &dir, id, &value.encode()?)?;
+        self.spill(exec, &rel, id, &value.encode()?)?;
         Ok(Some(id))
     }
 
-    /// Writes entry `id` of the log in `dir` as the filesystem store would.
-    fn spill(&self, exec: &[u8], dir: &Path, id: i64, bytes: &[u8]) -> Result<()> {
+    /// Writes entry `id` of the log `rel` (relative to the root) as the
+    /// filesystem store would.
+    fn spill(&self, exec: &[u8], rel: &Path, id: i64, bytes: &[u8]) -> Result<()> {
         self.ensure_claimed(exec)?;
-        create_dir(dir)?;
-        let tmp = write_temp(dir, bytes)?;
-        let dest = dir.join(entry_name(id));
-        match publish_noreplace(&tmp, &dest) {
+        let dir = self.dir().create_dirs(rel)?;
+        let tmp = write_temp(&dir, bytes)?;
+        let dest = entry_name(id);
+        match publish_noreplace(&dir, &tmp, &dest) {
             Ok(true) => Ok(()),
             Ok(false) => {
-                discard_temp(&tmp);
+                discard_temp(&dir, &tmp);
                 Err(Error::Corrupt {
-                    path: dest,
+                    path: dir.display(&dest),
                     reason: "the id of a spilled entry is already taken".into(),
                 })
             }
             Err(e) => {
-                discard_temp(&tmp);
+                discard_temp(&dir, &tmp);
                 Err(e)
             }
         }
@@ -311,7 +310,7 @@ impl BufferingStore {
         let Some(shared) = self.memory.get(exec) else {
             return Ok(None);
         };
-        let dir = self.log_dir(exec, ns, key)?;
+        let rel = log_rel(exec, ns, key)?;
         let (mut ids, spilled) = {
             let state = lock(&shared);
             match state.logs.get(&(ns.to_vec(), key.to_vec())) {
@@ -320,7 +319,7 @@ impl BufferingStore {
             }
         };
         if spilled {
-            ids.extend(list_ids(&dir)?);
+            ids.extend(list_ids_in(self.dir(), &rel)?);
             ids.sort_unstable();
             ids.dedup();
         }
@@ -399,12 +398,7 @@ impl BufferingStore {
         state.held += value.len();
         state.kv.insert(key.to_vec(), value.to_vec());
         if state.kv_spilled.remove(key) {
-            let path = self.kv_path(exec, key)?;
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("remove", &path, e)),
-            }
+            self.kv_remove_file(&kv_rel(exec)?, &kv_name(key)?)?;
         }
         Ok(Some(true))
     }
@@ -461,10 +455,7 @@ mod tests {
     }
 
     fn files_of(store: &BufferingStore, exec: &[u8]) -> Vec<i64> {
-        match store.log_dir(exec, b"n", b"k") {
-            Ok(dir) if dir.exists() => list_ids(&dir).unwrap(),
-            _ => Vec::new(),
-        }
+        list_ids_in(store.dir(), log_rel(exec, b"n", b"k").unwrap()).unwrap()
     }
 
     #[test]
@@ -500,7 +491,7 @@ mod tests {
             ipc::decode_batches(&spilled).unwrap(),
             vec![batches[3].clone()]
         );
-        let on_disk = fs::read(store.log_entry_path(b"e", b"n", b"k", 3).unwrap()).unwrap();
+        let on_disk = std::fs::read(store.log_entry_path(b"e", b"n", b"k", 3).unwrap()).unwrap();
         assert_eq!(&on_disk[super::super::frame::HEADER_LEN..], &spilled[..]);
         assert_eq!(store.entry_ids(b"e", b"n", b"k").unwrap(), [0, 1, 2, 3, 4]);
         assert_eq!(drain(&store, b"e"), batches);

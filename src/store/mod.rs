@@ -3,8 +3,12 @@
 //!
 //! Workers in different processes may share one root; every operation is
 //! safe under concurrent use and every failure is reported with its path.
+//! The root is vetted once, when the store opens, and held open: every
+//! operation goes through its directory descriptor, never its path (see
+//! [`dirfd`]).
 
 mod activity;
+mod dirfd;
 mod executions;
 mod frame;
 mod fsio;
@@ -13,7 +17,6 @@ mod kv;
 mod log;
 mod memory;
 mod paths;
-mod queue;
 mod random;
 mod root;
 
@@ -30,12 +33,14 @@ pub use root::default_root;
 
 use crate::sdk::error::Result;
 
-/// Append logs, key-value entries and work queues under a private root
+/// Append logs and key-value entries under a private root
 /// directory (see [`default_root`]), scoped by execution id.
 #[derive(Debug)]
 pub struct BufferingStore {
-    root: PathBuf,
-    /// Next id to try per log/queue directory, to avoid listing it on every append.
+    /// The root, held open since it was vetted.
+    dir: dirfd::StoreDir,
+    /// Next id to try per log directory (relative to the root), to avoid
+    /// listing it on every append.
     next_ids: Mutex<HashMap<PathBuf, i64>>,
     /// Executions this process owns, each with its locked owner file (see
     /// [`claim`](BufferingStore::claim)).
@@ -52,19 +57,26 @@ impl BufferingStore {
 
     /// Open (creating if needed, mode 0700) `root`, which must be a real
     /// directory owned by the current user with no group or other access.
+    /// The store keeps to the directory it opened: should `root` be removed
+    /// later, writes fail rather than go to whatever is at its path then
+    /// (see [`dirfd`]).
     pub fn open(root: PathBuf) -> Result<Self> {
-        root::prepare_root(&root)?;
         Ok(BufferingStore {
-            root,
+            dir: root::open_root(&root)?,
             next_ids: Mutex::new(HashMap::new()),
             claimed: Mutex::default(),
             memory: memory::MemoryTier::default(),
         })
     }
 
-    /// The root directory.
+    /// The root directory's path (where it was when the store opened).
     pub fn root(&self) -> &Path {
-        &self.root
+        self.dir.path()
+    }
+
+    /// The root directory, held open.
+    pub(crate) fn dir(&self) -> &dirfd::StoreDir {
+        &self.dir
     }
 
     fn next_ids(&self) -> MutexGuard<'_, HashMap<PathBuf, i64>> {
@@ -116,5 +128,204 @@ mod tests {
     fn default_root_is_usable() {
         let store = BufferingStore::new().unwrap();
         assert_eq!(store.root(), default_root());
+    }
+}
+
+/// A root another user removes and re-creates while the store is open. These
+/// tests act as uid 65534 with `setpriv`, which needs root.
+#[cfg(test)]
+mod replaced_root_tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::process::Command;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// The other user.
+    const OTHER: u32 = 65534;
+
+    /// A temporary directory in which uid 65534 may create entries (mode
+    /// 01777), or `None`, with a line saying why, when this process cannot
+    /// act as another user.
+    fn shared_parent() -> Option<tempfile::TempDir> {
+        if root::current_uid() != 0 {
+            eprintln!("skipped: acting as uid {OTHER} with setpriv needs uid 0 (root)");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o1777)).unwrap();
+        Some(dir)
+    }
+
+    /// Creates the directory `path`, mode 0777, as uid 65534; whether it could.
+    fn mkdir_as_other(path: &Path) -> bool {
+        Command::new("setpriv")
+            .args([
+                &format!("--reuid={OTHER}"),
+                &format!("--regid={OTHER}"),
+                "--clear-groups",
+                "mkdir",
+                "-m",
+                "0777",
+            ])
+            .arg(path)
+            .status()
+            .expect("run setpriv")
+            .success()
+    }
+
+    /// Everything below `dir`, for failure messages.
+    fn contents(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir).unwrap().flatten() {
+            out.push(entry.path());
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(contents(&entry.path()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_root_removed_and_recreated_by_another_user_is_never_written_into() {
+        let Some(parent) = shared_parent() else {
+            return;
+        };
+        let path = parent.path().join("root");
+        let store = BufferingStore::open(path.clone()).unwrap();
+        store.append(b"before", b"n", b"k", b"v").unwrap();
+        store.kv_put(b"before", b"k", b"v").unwrap();
+
+        // A temp cleaner removes the root; another user re-creates it, open to all.
+        fs::remove_dir_all(&path).unwrap();
+        assert!(mkdir_as_other(&path), "setpriv mkdir {}", path.display());
+        assert_eq!(fs::metadata(&path).unwrap().uid(), OTHER);
+
+        store.keep_in_memory(b"mem", 0);
+        let attempts: Vec<(&str, Result<()>)> = vec![
+            (
+                "append to a claimed execution",
+                store.append(b"before", b"n", b"k", b"after").map(drop),
+            ),
+            (
+                "kv_put to a claimed execution",
+                store.kv_put(b"before", b"k", b"w"),
+            ),
+            (
+                "append to a new execution",
+                store.append(b"new", b"n", b"k", b"v").map(drop),
+            ),
+            (
+                "kv_put to a new execution",
+                store.kv_put(b"new2", b"k", b"v"),
+            ),
+            ("claim a new execution", store.claim(b"claimed")),
+            (
+                "spill from the memory tier",
+                store.append(b"mem", b"n", b"k", b"v").map(drop),
+            ),
+        ];
+        for (what, result) in attempts {
+            // Nothing can be created in the removed directory the store
+            // vetted, so each write fails, saying why.
+            let err = result.expect_err(what);
+            assert!(
+                matches!(err, crate::Error::UnsafeRoot { .. })
+                    && err.to_string().contains("removed while the store was open")
+                    && err.to_string().contains(&*path.to_string_lossy()),
+                "{what}: {err}"
+            );
+        }
+        // Reads and garbage collection find nothing, and touch nothing.
+        assert_eq!(store.kv_get(b"before", b"k").unwrap(), None);
+        assert!(store
+            .scan(b"before", b"n", b"k", -1, 10)
+            .unwrap()
+            .is_empty());
+        assert!(store.list_executions().unwrap().is_empty());
+        assert!(store.collect_orphans(Duration::ZERO).unwrap().is_empty());
+        store.clear(b"before").unwrap();
+
+        assert!(contents(&path).is_empty(), "{:?}", contents(&path));
+        // Opening the store anew vets the path, and refuses the replacement.
+        let err = BufferingStore::open(path.clone()).unwrap_err();
+        assert!(err.to_string().contains(&format!("uid {OTHER}")), "{err}");
+        assert!(contents(&path).is_empty(), "{:?}", contents(&path));
+    }
+
+    #[test]
+    fn a_root_raced_by_another_user_keeps_every_write_in_the_vetted_directory() {
+        let Some(parent) = shared_parent() else {
+            return;
+        };
+        /// Times the root path is emptied and re-created by the other user.
+        const ROUNDS: usize = 20;
+        /// Writes at least, and at most (the writer goes on while the racer does).
+        const MIN_WRITES: usize = 50;
+        const MAX_WRITES: usize = 20_000;
+
+        let path = parent.path().join("root");
+        let aside = parent.path().join("aside");
+        fs::create_dir(&aside).unwrap();
+        let store = BufferingStore::open(path.clone()).unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let racer = {
+            let (path, aside, done) = (path.clone(), aside.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    // Whatever is at the path goes aside, kept for inspection:
+                    // first the root the store vetted, then each replacement.
+                    fs::rename(&path, aside.join(round.to_string())).ok();
+                    mkdir_as_other(&path);
+                }
+                done.store(true, Ordering::Release);
+            })
+        };
+        let mut written = 0usize;
+        for i in 0..MAX_WRITES {
+            if i >= MIN_WRITES && done.load(Ordering::Acquire) {
+                break;
+            }
+            // A new execution every 25 writes: created in the root meanwhile.
+            let exec = format!("exec{}", i / 25);
+            store
+                .append(exec.as_bytes(), b"n", b"k", i.to_le_bytes())
+                .unwrap();
+            if i % 5 == 0 {
+                store.kv_put(exec.as_bytes(), b"k", b"v").unwrap();
+            }
+            written += 1;
+        }
+        racer.join().unwrap();
+
+        // Every write went to the directory the store vetted, moved aside
+        // first, and reads back through the store.
+        let mut read = 0;
+        for i in 0..written.div_ceil(25) {
+            let exec = format!("exec{i}");
+            read += store
+                .scan(exec.as_bytes(), b"n", b"k", -1, 100)
+                .unwrap()
+                .len();
+            assert_eq!(store.kv_get(exec.as_bytes(), b"k").unwrap().unwrap(), b"v");
+        }
+        assert_eq!(read, written);
+        assert!(!contents(&aside.join("0")).is_empty());
+        // Nothing of ours in any replacement.
+        let replacements = (1..ROUNDS)
+            .map(|round| aside.join(round.to_string()))
+            .chain([path.clone()]);
+        for dir in replacements {
+            if dir.exists() {
+                assert!(
+                    contents(&dir).is_empty(),
+                    "{}: {:?}",
+                    dir.display(),
+                    contents(&dir)
+                );
+            }
+        }
     }
 }

@@ -4,10 +4,9 @@
 //! ```text
 //! <root>/<hex exec>/log/<hex ns>-<hex key>/<id:020>.bin   append logs
 //! <root>/<hex exec>/kv/k-<hex key>                        key-value entries
-//! <root>/<hex exec>/queue/<id:020>.bin                    work queue
 //! ```
 //!
-//! Files whose name starts with [`TMP_PREFIX`] are in-flight writes or claims
+//! Files whose name starts with [`TMP_PREFIX`] are in-flight writes
 //! and are never listed.
 
 use std::ffi::OsStr;
@@ -16,7 +15,7 @@ use std::path::PathBuf;
 use super::BufferingStore;
 use crate::sdk::error::{Error, Result};
 
-/// Prefix of temporary files (unpublished writes, claimed queue items).
+/// Prefix of temporary files (unpublished writes, executions being created).
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
 
 const ENTRY_SUFFIX: &str = ".bin";
@@ -53,7 +52,7 @@ pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// File name of log or queue entry `id`.
+/// File name of log entry `id`.
 pub(crate) fn entry_name(id: i64) -> String {
     format!("{id:0width$}{ENTRY_SUFFIX}", width = ID_DIGITS)
 }
@@ -77,36 +76,59 @@ fn checked(what: &str, name: String) -> Result<String> {
     Ok(name)
 }
 
+/// Name of the directory of the append logs in an execution's directory.
+const LOG_DIR: &str = "log";
+/// Name of the directory of key-value entries in an execution's directory.
+const KV_DIR: &str = "kv";
+
+/// Name (in the root) of the directory of execution `exec`, which must be non-empty.
+pub(crate) fn exec_name(exec: &[u8]) -> Result<String> {
+    if exec.is_empty() {
+        return Err(Error::InvalidArgument("execution id is empty".into()));
+    }
+    checked("execution id", hex(exec))
+}
+
+/// Directory of the `(ns, key)` append log, relative to the root.
+pub(crate) fn log_rel(exec: &[u8], ns: &[u8], key: &[u8]) -> Result<PathBuf> {
+    let name = checked("namespace + key", format!("{}-{}", hex(ns), hex(key)))?;
+    Ok([exec_name(exec)?.as_str(), LOG_DIR, &name].iter().collect())
+}
+
+/// Directory of the key-value entries, relative to the root.
+pub(crate) fn kv_rel(exec: &[u8]) -> Result<PathBuf> {
+    Ok([exec_name(exec)?.as_str(), KV_DIR].iter().collect())
+}
+
+/// File name (in [`kv_rel`]) of key-value entry `key`.
+pub(crate) fn kv_name(key: &[u8]) -> Result<String> {
+    checked("key", format!("k-{}", hex(key)))
+}
+
+/// The paths below, under the root's path, are for error reports (and
+/// tests): the store itself goes by its root's descriptor (see
+/// [`dirfd`](super::dirfd)).
 impl BufferingStore {
     /// Directory holding everything of execution `exec` (which must be non-empty).
     pub(crate) fn exec_dir(&self, exec: &[u8]) -> Result<PathBuf> {
-        if exec.is_empty() {
-            return Err(Error::InvalidArgument("execution id is empty".into()));
-        }
-        Ok(self.root().join(checked("execution id", hex(exec))?))
+        Ok(self.root().join(exec_name(exec)?))
     }
 
     /// Directory of the `(ns, key)` append log.
     pub(crate) fn log_dir(&self, exec: &[u8], ns: &[u8], key: &[u8]) -> Result<PathBuf> {
-        let name = checked("namespace + key", format!("{}-{}", hex(ns), hex(key)))?;
-        Ok(self.exec_dir(exec)?.join("log").join(name))
+        Ok(self.root().join(log_rel(exec, ns, key)?))
     }
 
     /// Directory of the key-value entries.
+    #[cfg(test)]
     pub(crate) fn kv_dir(&self, exec: &[u8]) -> Result<PathBuf> {
-        Ok(self.exec_dir(exec)?.join("kv"))
+        Ok(self.root().join(kv_rel(exec)?))
     }
 
     /// File of key-value entry `key`.
+    #[cfg(test)]
     pub(crate) fn kv_path(&self, exec: &[u8], key: &[u8]) -> Result<PathBuf> {
-        Ok(self
-            .kv_dir(exec)?
-            .join(checked("key", format!("k-{}", hex(key)))?))
-    }
-
-    /// Directory of the work queue.
-    pub(crate) fn queue_dir(&self, exec: &[u8]) -> Result<PathBuf> {
-        Ok(self.exec_dir(exec)?.join("queue"))
+        Ok(self.root().join(kv_rel(exec)?).join(kv_name(key)?))
     }
 
     /// Where log entry `id` of `(exec, ns, key)` is (or would be) stored, for error reports.

@@ -1,10 +1,14 @@
-//! Choosing, creating and vetting the store root directory.
+//! Choosing, creating, vetting and opening the store root directory.
 
 use std::fs::{self, DirBuilder};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{Mode, OFlags, CWD};
+use rustix::io::Errno;
+
+use super::dirfd::{is_dir, StoreDir};
 use crate::sdk::error::{Error, Result};
 
 /// `<temp dir>/vgi-buffering-<uid>`: private to the current user.
@@ -12,7 +16,7 @@ pub fn default_root() -> PathBuf {
     std::env::temp_dir().join(format!("vgi-buffering-{}", current_uid()))
 }
 
-fn current_uid() -> u32 {
+pub(crate) fn current_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
 }
@@ -20,7 +24,7 @@ fn current_uid() -> u32 {
 /// Create `root` (mode 0700) if missing, then require that it is a real
 /// directory (not a symlink), owned by the current user, with no group or
 /// other permissions: anything else could let another user read or plant state.
-pub(crate) fn prepare_root(root: &Path) -> Result<()> {
+fn prepare_root(root: &Path) -> Result<()> {
     match fs::symlink_metadata(root) {
         Ok(_) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => DirBuilder::new()
@@ -31,29 +35,63 @@ pub(crate) fn prepare_root(root: &Path) -> Result<()> {
         Err(e) => return Err(Error::io("inspect store root", root, e)),
     }
     let meta = fs::symlink_metadata(root).map_err(|e| Error::io("inspect store root", root, e))?;
-    let unsafe_root = |reason: String| {
-        Err(Error::UnsafeRoot {
-            path: root.to_path_buf(),
-            reason,
-        })
-    };
     if meta.file_type().is_symlink() {
-        return unsafe_root("it is a symbolic link; use a real directory".into());
-    }
-    if !meta.is_dir() {
-        return unsafe_root("it is not a directory".into());
-    }
-    let uid = current_uid();
-    if meta.uid() != uid {
-        return unsafe_root(format!(
-            "it is owned by uid {} but this process runs as uid {uid}",
-            meta.uid()
+        return Err(unsafe_root(
+            root,
+            "it is a symbolic link; use a real directory".into(),
         ));
     }
-    let mode = meta.mode() & 0o777;
+    vet(root, meta.is_dir(), meta.uid(), meta.mode())
+}
+
+/// [`prepare_root`], then open `root` (`O_NOFOLLOW`) and vet the directory
+/// opened, which the store uses from then on (see [`dirfd`](super::dirfd)):
+/// whatever the path names later, the store keeps to this directory.
+pub(crate) fn open_root(root: &Path) -> Result<StoreDir> {
+    prepare_root(root)?;
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = match rustix::fs::openat(CWD, root, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        // Replaced since it was inspected.
+        Err(Errno::LOOP) => {
+            return Err(unsafe_root(
+                root,
+                "it is a symbolic link; use a real directory".into(),
+            ))
+        }
+        Err(Errno::NOTDIR) => return Err(unsafe_root(root, "it is not a directory".into())),
+        Err(e) => return Err(Error::io("open store root", root, e.into())),
+    };
+    let st = rustix::fs::fstat(&fd).map_err(|e| Error::io("inspect store root", root, e.into()))?;
+    vet(root, is_dir(&st), st.st_uid, st.st_mode)?;
+    Ok(StoreDir::root(fd, root.to_path_buf()))
+}
+
+fn unsafe_root(root: &Path, reason: String) -> Error {
+    Error::UnsafeRoot {
+        path: root.to_path_buf(),
+        reason,
+    }
+}
+
+/// The checks of a root that is a directory (`is_dir`) owned by `uid` with
+/// permission bits in `mode`.
+fn vet(root: &Path, is_dir: bool, uid: u32, mode: u32) -> Result<()> {
+    if !is_dir {
+        return Err(unsafe_root(root, "it is not a directory".into()));
+    }
+    let current = current_uid();
+    if uid != current {
+        return Err(unsafe_root(
+            root,
+            format!("it is owned by uid {uid} but this process runs as uid {current}"),
+        ));
+    }
+    let mode = mode & 0o777;
     if mode & 0o077 != 0 {
-        return unsafe_root(format!(
-            "its permissions {mode:04o} give access to group or others; expected 0700"
+        return Err(unsafe_root(
+            root,
+            format!("its permissions {mode:04o} give access to group or others; expected 0700"),
         ));
     }
     Ok(())
