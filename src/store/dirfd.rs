@@ -56,6 +56,9 @@ pub(crate) struct StoreDir {
     path: PathBuf,
     /// Whether this is the store root (see [`StoreDir::root_removed`]).
     is_root: bool,
+    /// Why the directory at the root's path was refused after this root
+    /// was removed (see [`StoreDir::refused`]).
+    refusal: std::sync::Mutex<Option<String>>,
 }
 
 impl StoreDir {
@@ -66,6 +69,7 @@ impl StoreDir {
             fd,
             path,
             is_root: true,
+            refusal: Default::default(),
         }
     }
 
@@ -133,15 +137,28 @@ impl StoreDir {
         e: io::Error,
     ) -> Error {
         if e.kind() == ErrorKind::NotFound && self.root_removed() {
+            let now = match &*self.refusal.lock().unwrap_or_else(|e| e.into_inner()) {
+                Some(refusal) => format!("the directory at its path now was refused: {refusal}"),
+                None => "executions of this process were open in it, and they fail rather \
+                         than go on with part of their state; the root is opened anew once \
+                         they ended"
+                    .into(),
+            };
             return Error::UnsafeRoot {
                 path: self.path.clone(),
-                reason: "it was removed while the store was open; the store keeps to the \
-                         directory it vetted and never writes into one created at the same \
-                         path since: reopen the store"
-                    .into(),
+                reason: format!(
+                    "it was removed while the store was open, and the store never writes \
+                     into a directory made at the same path unvetted; {now}"
+                ),
             };
         }
         Error::io(op, self.display(name), e)
+    }
+
+    /// Records why the directory at this removed root's path was refused,
+    /// for the errors of later writes.
+    pub(crate) fn refused(&self, reason: String) {
+        *self.refusal.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
     }
 
     /// Whether this is the store root and it has been removed (nothing can
@@ -164,6 +181,7 @@ impl StoreDir {
             fd,
             path: self.display(name),
             is_root: false,
+            refusal: Default::default(),
         })
     }
 
@@ -328,6 +346,7 @@ impl StoreDir {
             fd,
             path: self.path.clone(),
             is_root: self.is_root,
+            refusal: Default::default(),
         })
     }
 

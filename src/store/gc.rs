@@ -287,7 +287,7 @@ impl BufferingStore {
                 }
             };
             let bytes = root.size_of(&name);
-            match remove(root, &name) {
+            match remove(&root, &name) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
                 Err(e) => {

@@ -58,7 +58,7 @@ impl BufferingStore {
         if let Some(ids) = self.entry_ids_in_memory(exec, ns, key)? {
             return Ok(ids);
         }
-        list_ids_in(self.dir(), log_rel(exec, ns, key)?)
+        list_ids_in(&self.dir(), log_rel(exec, ns, key)?)
     }
 
     /// The entry `id` of `(exec, ns, key)`, or `None` if there is none. With

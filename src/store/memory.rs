@@ -319,7 +319,7 @@ impl BufferingStore {
             }
         };
         if spilled {
-            ids.extend(list_ids_in(self.dir(), &rel)?);
+            ids.extend(list_ids_in(&self.dir(), &rel)?);
             ids.sort_unstable();
             ids.dedup();
         }
@@ -455,7 +455,7 @@ mod tests {
     }
 
     fn files_of(store: &BufferingStore, exec: &[u8]) -> Vec<i64> {
-        list_ids_in(store.dir(), log_rel(exec, b"n", b"k").unwrap()).unwrap()
+        list_ids_in(&store.dir(), log_rel(exec, b"n", b"k").unwrap()).unwrap()
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod root;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub use gc::Orphan;
 pub use memory::{
@@ -37,8 +37,10 @@ use crate::sdk::error::Result;
 /// directory (see [`default_root`]), scoped by execution id.
 #[derive(Debug)]
 pub struct BufferingStore {
-    /// The root, held open since it was vetted.
-    dir: dirfd::StoreDir,
+    /// The root's path, as given to [`open`](BufferingStore::open).
+    root: PathBuf,
+    /// The root, held open since it was vetted (see [`BufferingStore::dir`]).
+    dir: RwLock<Arc<dirfd::StoreDir>>,
     /// Next id to try per log directory (relative to the root), to avoid
     /// listing it on every append.
     next_ids: Mutex<HashMap<PathBuf, i64>>,
@@ -58,25 +60,48 @@ impl BufferingStore {
     /// Open (creating if needed, mode 0700) `root`, which must be a real
     /// directory owned by the current user with no group or other access.
     /// The store keeps to the directory it opened: should `root` be removed
-    /// later, writes fail rather than go to whatever is at its path then
-    /// (see [`dirfd`]).
+    /// later, writes fail rather than go to whatever is at its path then,
+    /// until no execution of this process is left (see [`BufferingStore::dir`]).
     pub fn open(root: PathBuf) -> Result<Self> {
         Ok(BufferingStore {
-            dir: root::open_root(&root)?,
+            dir: RwLock::new(Arc::new(root::open_root(&root)?)),
+            root,
             next_ids: Mutex::new(HashMap::new()),
             claimed: Mutex::default(),
             memory: memory::MemoryTier::default(),
         })
     }
 
-    /// The root directory's path (where it was when the store opened).
+    /// The root directory's path.
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        &self.root
     }
 
-    /// The root directory, held open.
-    pub(crate) fn dir(&self) -> &dirfd::StoreDir {
-        &self.dir
+    /// The root directory, held open. When it was removed (a temp cleaner
+    /// takes an idle one) and this process owns no execution whose state
+    /// went with it, the path is opened and vetted anew, as
+    /// [`open`](BufferingStore::open) does: a replacement that another user
+    /// made is refused, a missing root is created again. While an execution
+    /// of this process is still open, the removed directory stays in use, so
+    /// its writes fail (see [`dirfd`]) instead of starting over in a new
+    /// root with part of its state.
+    pub(crate) fn dir(&self) -> Arc<dirfd::StoreDir> {
+        let current = self.dir.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if !current.root_removed() || !self.claimed().is_empty() {
+            return current;
+        }
+        let mut dir = self.dir.write().unwrap_or_else(|e| e.into_inner());
+        if !dir.root_removed() {
+            return dir.clone();
+        }
+        match root::open_root(&self.root) {
+            Ok(fresh) => {
+                self.next_ids().clear();
+                *dir = Arc::new(fresh);
+            }
+            Err(e) => dir.refused(e.to_string()),
+        }
+        dir.clone()
     }
 
     fn next_ids(&self) -> MutexGuard<'_, HashMap<PathBuf, i64>> {
@@ -128,6 +153,49 @@ mod tests {
     fn default_root_is_usable() {
         let store = BufferingStore::new().unwrap();
         assert_eq!(store.root(), default_root());
+    }
+}
+
+#[cfg(test)]
+mod removed_root_tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_root_is_made_anew_once_no_execution_of_this_process_is_open() {
+        let (dir, store) = test_store();
+        let root = dir.path().join("root");
+        store.claim(b"open").unwrap();
+        store.append(b"open", b"n", b"k", b"before").unwrap();
+        // A temp cleaner removes the root, state and all.
+        std::fs::remove_dir_all(&root).unwrap();
+        for result in [
+            store.append(b"open", b"n", b"k", b"after").map(drop),
+            store.kv_put(b"new", b"k", b"v"),
+        ] {
+            let err = result.expect_err("an execution of this process lost its state");
+            assert!(
+                err.to_string().contains("removed while the store was open")
+                    && err
+                        .to_string()
+                        .contains("executions of this process were open"),
+                "{err}"
+            );
+        }
+        assert!(!root.exists(), "nothing re-created the root meanwhile");
+        store.clear(b"open").unwrap();
+        // No execution is left: the next write vets and uses a new root.
+        store.kv_put(b"new", b"k", b"v").unwrap();
+        assert_eq!(
+            store.kv_get(b"new", b"k").unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
+        let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(&root).unwrap());
+        assert_eq!(mode & 0o777, 0o700);
+        assert_eq!(
+            store.list_executions().unwrap().len(),
+            1,
+            "the new root holds the new execution only"
+        );
     }
 }
 
@@ -248,6 +316,15 @@ mod replaced_root_tests {
         assert!(store.collect_orphans(Duration::ZERO).unwrap().is_empty());
         store.clear(b"before").unwrap();
 
+        assert!(contents(&path).is_empty(), "{:?}", contents(&path));
+        // With no execution of this process left, the store vets the path
+        // anew, and refuses the replacement.
+        let err = store.append(b"later", b"n", b"k", b"v").unwrap_err();
+        assert!(
+            err.to_string().contains("was refused")
+                && err.to_string().contains(&format!("uid {OTHER}")),
+            "{err}"
+        );
         assert!(contents(&path).is_empty(), "{:?}", contents(&path));
         // Opening the store anew vets the path, and refuses the replacement.
         let err = BufferingStore::open(path.clone()).unwrap_err();
