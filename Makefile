@@ -53,7 +53,10 @@ CMAKE_BUILD := $(OUT)/cmake
 CMAKE := $(VGI_CACHE_DIR)/tools-venv/bin/cmake
 PY = $(shell scripts/setup-venv.sh $(DUCKDB_VERSION))
 
-.PHONY: all release duckdb configure venv demo test test-unit test-sql test-python test-cli install clean print-releases example test-examples bench
+# lint: rustfmt and clippy (every target, warnings are errors) on the vgi crate
+# with the DuckDB bridge, the worker and the example; .ci/run runs it. The
+# C++ shim compiles with -Wall -Wextra -Werror in every build (build.rs).
+.PHONY: all release duckdb configure venv demo test lint test-unit test-sql test-python test-cli install clean print-releases example test-examples bench
 
 all: release
 
@@ -155,6 +158,14 @@ bench: release venv
 
 install: release venv
 	$(PY) scripts/install.py $(EXTENSION)
+
+lint: duckdb
+	$(CARGO) fmt --all --check
+	$(CARGO) fmt --check --manifest-path $(EXAMPLE_DIR)/Cargo.toml
+	$(CARGO) clippy --release --all-targets $(CARGO_FLAGS) -- -D warnings
+	CARGO_TARGET_DIR=$(WORKER_TARGET_DIR) $(CARGO) clippy --release --all-targets -p vgi-worker $(CARGO_FLAGS) -- -D warnings
+	CARGO_TARGET_DIR=$(EXAMPLE_TARGET_DIR) $(CARGO) clippy --release --all-targets $(CARGO_FLAGS) \
+		--manifest-path $(EXAMPLE_DIR)/Cargo.toml -- -D warnings
 
 print-releases:
 	@echo $(DUCKDB_RELEASES)

@@ -1,5 +1,7 @@
 //! VGI table buffering functions for DuckDB, in Rust.
 //!
+//! * [`error`]: the error type of every layer.
+//! * [`ipc`]: Arrow IPC encoding of batches, checked before decoding.
 //! * [`sdk`]: the API a function author implements ([`TableBufferingFunction`]).
 //! * [`store`]: the cross-process filesystem store that holds state between
 //!   sink and source.
@@ -10,7 +12,9 @@
 
 #[cfg(not(vgi_skip_bridge))]
 pub mod bridge;
+pub mod error;
 pub mod functions;
+pub mod ipc;
 #[cfg(feature = "protocol")]
 pub mod protocol;
 pub mod sdk;

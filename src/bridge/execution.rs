@@ -10,11 +10,12 @@ use arrow_schema::SchemaRef;
 use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
 use super::subprocess::{check_sandbox, pool_for, Remote, RemoteBind};
+use crate::bridge::memory_budget::memory_budget;
 use crate::sdk::{
     check_arguments, ArgSpec, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings,
     TableProducer,
 };
-use crate::store::{memory_budget, new_execution_id, BufferingStore};
+use crate::store::{new_execution_id, BufferingStore};
 use crate::Result;
 
 /// What binding one call produced; shared by its executions.
@@ -131,10 +132,6 @@ fn in_worker(label: &str) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Execution {
     /// Starts one execution of `call`; `external_access` is DuckDB's
     /// `enable_external_access` (without it, only the vgi-worker beside the
@@ -194,7 +191,7 @@ impl Execution {
             finalize_ids: Mutex::default(),
             remote,
         };
-        exec.debug(|| format!("init execution_id={}", hex(&exec.execution_id)));
+        exec.debug(|| format!("init execution_id={}", hex::encode(&exec.execution_id)));
         Ok(exec)
     }
 
@@ -252,7 +249,7 @@ impl Execution {
             format!(
                 "process rows={} batch_index={batch_index:?} state_id={}{}",
                 batch.num_rows(),
-                hex(&state_id),
+                hex::encode(&state_id),
                 in_worker(&worker)
             )
         });
@@ -291,7 +288,7 @@ impl Execution {
             .ok_or_else(|| {
                 Error::InvalidArgument(format!("no finalize state id number {index}"))
             })?;
-        let id = hex(&finalize_id);
+        let id = hex::encode(&finalize_id);
         let (inner, worker) = match &self.remote {
             Some(remote) => remote.finalize(finalize_id)?,
             None => {

@@ -6,6 +6,7 @@ mod arrow_ffi;
 mod execution;
 mod ffi;
 mod guard;
+pub mod memory_budget;
 mod registry;
 #[cfg(feature = "subprocess")]
 pub mod subprocess;

@@ -206,7 +206,7 @@ fn process_batch_rows_setting() -> SettingSpec {
 }
 
 fn memory_budget_setting() -> SettingSpec {
-    use crate::store::{DEFAULT_MEMORY_BUDGET, MEMORY_BUDGET_SETTING};
+    use crate::bridge::memory_budget::{DEFAULT_MEMORY_BUDGET, MEMORY_BUDGET_SETTING};
     SettingSpec::new(
         MEMORY_BUDGET_SETTING,
         "Memory that the state of in-process executions may hold before it spills to files: \

@@ -17,7 +17,7 @@ use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use crate::sdk::ipc::{decode_batches, encode_batch};
+use crate::ipc::{decode_batches, encode_batch};
 use crate::{Error, Result};
 
 /// A one-row record of `schema`: fields not set take their default (NULL if

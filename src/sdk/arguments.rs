@@ -5,8 +5,9 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{Field, Schema};
 
-use super::error::{Error, Result};
-use super::{ipc, scalar};
+use super::scalar;
+use crate::error::{Error, Result};
+use crate::ipc;
 
 /// The constant arguments of one call: an ordered list of `(name, value)`
 /// where each value is a one-element Arrow array.

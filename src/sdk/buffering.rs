@@ -17,11 +17,11 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use super::arguments::Arguments;
-use super::error::Result;
 use super::function::{ArgSpec, BindParams, BindResponse, FunctionMetadata};
 use super::interrupt::Interrupt;
 use super::settings::Settings;
 use super::table_producer::{StoreScanProducer, TableProducer};
+use crate::error::Result;
 use crate::store::BufferingStore;
 
 /// What process, combine and finalize receive.

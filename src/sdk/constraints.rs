@@ -2,8 +2,8 @@
 
 use arrow_array::ArrayRef;
 
-use super::error::{Error, Result};
 use super::scalar;
+use crate::error::{Error, Result};
 
 /// Restrictions a non-NULL argument value must satisfy. NULL always passes.
 #[derive(Debug, Clone, Default, PartialEq)]

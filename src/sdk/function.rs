@@ -5,8 +5,8 @@ use arrow_schema::{DataType, SchemaRef};
 
 use super::arguments::Arguments;
 pub use super::constraints::Constraints;
-use super::error::{Error, Result};
 use super::settings::Settings;
+use crate::error::{Error, Result};
 
 /// The type of a parameter.
 #[derive(Debug, Clone, PartialEq)]

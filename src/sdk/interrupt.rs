@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
 
 type Probe = Box<dyn Fn() -> bool + Send + Sync>;
 

@@ -2,7 +2,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Runs `f`; a panic becomes the error `panicked: <message>`.
 pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {

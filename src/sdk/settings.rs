@@ -5,16 +5,13 @@ use std::collections::BTreeMap;
 use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_schema::DataType;
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Setting name -> value rendered as text, for the settings the extension declares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     values: BTreeMap<String, String>,
 }
-
-/// Magic prefix of [`Settings::to_bytes`], versioned.
-const MAGIC: &[u8; 5] = b"VGIS1";
 
 impl Settings {
     /// The settings in a one-row batch, one column per setting, each value as
@@ -92,41 +89,6 @@ impl Settings {
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
-
-    /// Encode as `VGIS1`, a `u64` count, then per entry a `u64` name length,
-    /// the name, a `u64` value length and the value (all little-endian, UTF-8).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
-        put_len(&mut out, self.values.len());
-        for (k, v) in &self.values {
-            put_len(&mut out, k.len());
-            out.extend_from_slice(k.as_bytes());
-            put_len(&mut out, v.len());
-            out.extend_from_slice(v.as_bytes());
-        }
-        out
-    }
-
-    /// Decode bytes written by [`to_bytes`](Self::to_bytes); malformed input is an error.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let mut r = Reader { rest: bytes };
-        if r.take(MAGIC.len())? != MAGIC {
-            return Err(malformed("bad magic"));
-        }
-        let count = r.len()?;
-        let mut values = BTreeMap::new();
-        for _ in 0..count {
-            let k = r.string()?;
-            let v = r.string()?;
-            if values.insert(k, v).is_some() {
-                return Err(malformed("duplicate setting name"));
-            }
-        }
-        if !r.rest.is_empty() {
-            return Err(malformed("trailing bytes"));
-        }
-        Ok(Settings { values })
-    }
 }
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Settings {
@@ -140,48 +102,9 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Settings {
     }
 }
 
-fn put_len(out: &mut Vec<u8>, len: usize) {
-    out.extend_from_slice(&(len as u64).to_le_bytes());
-}
-
-fn malformed(reason: &str) -> Error {
-    Error::Decode {
-        what: "settings",
-        reason: reason.to_string(),
-    }
-}
-
-struct Reader<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if n > self.rest.len() {
-            return Err(malformed("truncated"));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-
-    fn len(&mut self) -> Result<usize> {
-        let mut raw = [0u8; 8];
-        raw.copy_from_slice(self.take(8)?);
-        usize::try_from(u64::from_le_bytes(raw)).map_err(|_| malformed("length overflow"))
-    }
-
-    fn string(&mut self) -> Result<String> {
-        let n = self.len()?;
-        let raw = self.take(n)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| malformed("invalid UTF-8"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     #[test]
     fn typed_getters() {
@@ -197,42 +120,5 @@ mod tests {
         assert!(s.get_bool("bad").unwrap_err().to_string().contains("'bad'"));
         assert!(s.get_i64("a").is_err());
         assert_eq!(s.iter().count(), 4);
-    }
-
-    #[test]
-    fn round_trip() {
-        let s = Settings::new().with("x", "1").with("é", "").with("", "v\0");
-        assert_eq!(Settings::from_bytes(&s.to_bytes()).unwrap(), s);
-        assert_eq!(
-            Settings::from_bytes(&Settings::new().to_bytes()).unwrap(),
-            Settings::new()
-        );
-        let mut long = s.to_bytes();
-        long.push(0);
-        assert!(Settings::from_bytes(&long).is_err());
-        let bytes = s.to_bytes();
-        for cut in 0..bytes.len() {
-            assert!(Settings::from_bytes(&bytes[..cut]).is_err());
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn from_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = Settings::from_bytes(&bytes);
-        }
-
-        #[test]
-        fn from_bytes_never_panics_after_magic(tail in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let mut bytes = MAGIC.to_vec();
-            bytes.extend(tail);
-            let _ = Settings::from_bytes(&bytes);
-        }
-
-        #[test]
-        fn round_trips(m in proptest::collection::btree_map(".*", ".*", 0..8)) {
-            let s: Settings = m.into_iter().collect();
-            prop_assert_eq!(Settings::from_bytes(&s.to_bytes()).unwrap(), s);
-        }
     }
 }

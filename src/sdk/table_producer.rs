@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 
-use super::error::{Error, Result};
-use super::ipc;
+use crate::error::{Error, Result};
+use crate::ipc;
 use crate::store::{BufferingStore, LogEntry};
 
 /// Produces a function's output, one batch at a time.

@@ -9,7 +9,7 @@ use rustix::fs::OFlags;
 use super::dirfd::modified;
 use super::paths::{kv_name, kv_rel};
 use super::BufferingStore;
-use crate::sdk::error::{Error, Result};
+use crate::error::{Error, Result};
 
 impl BufferingStore {
     /// Marks `(exec, key)` as used now; returns false if there is no such entry.

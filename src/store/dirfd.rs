@@ -34,7 +34,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
-use crate::sdk::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Flags of every directory the store opens.
 const DIR_FLAGS: OFlags = OFlags::RDONLY

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use super::dirfd::{is_dir, modified};
 use super::paths::{exec_name, unhex};
 use super::BufferingStore;
-use crate::sdk::error::{Error, Result};
+use crate::error::{Error, Result};
 
 impl BufferingStore {
     /// Remove all state of `exec`, in memory and in files, and give up this

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::path::Path;
 
-use crate::sdk::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// `b"VGIS"`, then the frame version.
 const MAGIC: [u8; 4] = *b"VGIS";

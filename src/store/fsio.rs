@@ -14,15 +14,15 @@ use rustix::fs::OFlags;
 
 use super::dirfd::StoreDir;
 use super::frame::{header, read_framed};
-use super::paths::{hex, parse_entry_name, TMP_PREFIX};
+use super::paths::{parse_entry_name, TMP_PREFIX};
 use super::random::random_bytes;
-use crate::sdk::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// A fresh temporary file name, tagged with `label` for debugging.
 pub(crate) fn temp_name(label: &str) -> Result<String> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nonce = hex(&random_bytes::<8>()?);
+    let nonce = hex::encode(random_bytes::<8>()?);
     Ok(format!(
         "{TMP_PREFIX}{label}{}-{n}-{nonce}",
         std::process::id()

@@ -21,9 +21,9 @@ use rustix::fs::OFlags;
 
 use super::dirfd::StoreDir;
 use super::fsio::temp_name;
-use super::paths::{exec_name, hex};
+use super::paths::exec_name;
 use super::BufferingStore;
-use crate::sdk::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The file in an execution's directory that its owners hold locked.
 const OWNER_FILE: &str = "owner";
@@ -253,7 +253,7 @@ impl BufferingStore {
             let name = exec_name(&exec)?;
             let path = root.display(&name).join(OWNER_FILE);
             let report = |error: Error| Orphan {
-                execution_id: hex(&exec),
+                execution_id: hex::encode(&exec),
                 age,
                 bytes: root.size_of(&name),
                 error: Some(error.to_string()),
@@ -297,7 +297,7 @@ impl BufferingStore {
             }
             self.forget_next_ids(&name);
             orphans.push(Orphan {
-                execution_id: hex(&exec),
+                execution_id: hex::encode(&exec),
                 age,
                 bytes,
                 error: None,
@@ -347,7 +347,7 @@ mod tests {
         // Old enough: the dead owner's state goes, this process's stays.
         let removed = store.collect_orphans(Duration::ZERO).unwrap();
         assert_eq!(removed.len(), 1);
-        assert_eq!(removed[0].execution_id, hex(b"dead"));
+        assert_eq!(removed[0].execution_id, hex::encode(b"dead"));
         assert!(removed[0].bytes >= 5 && removed[0].error.is_none());
         assert_eq!(executions(&store), vec![b"mine".to_vec()]);
     }
@@ -444,7 +444,7 @@ mod tests {
             })
             .collect();
         assert_eq!(errors.len(), 1, "{orphans:?}");
-        assert_eq!(errors[0].0, hex(b"o2"));
+        assert_eq!(errors[0].0, hex::encode(b"o2"));
         assert!(
             errors[0].1.contains("remove") && errors[0].1.contains(&*stuck.to_string_lossy()),
             "{}",

@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 use super::fsio::{discard_temp, read_optional, write_temp};
 use super::paths::{kv_name, kv_rel};
 use super::BufferingStore;
-use crate::sdk::error::{Error, Result};
+use crate::error::{Error, Result};
 
 impl BufferingStore {
     /// Store `value` under `(exec, key)`, atomically replacing any previous value.

@@ -9,8 +9,8 @@ use super::fsio::{
 use super::memory::{LogEntry, Value};
 use super::paths::{entry_name, log_rel};
 use super::BufferingStore;
-use crate::sdk::error::{Error, Result};
-use crate::sdk::ipc;
+use crate::error::{Error, Result};
+use crate::ipc;
 use arrow_array::RecordBatch;
 
 /// Collisions after which the next id is recomputed from the directory

@@ -26,12 +26,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 pub use gc::Orphan;
-pub use memory::{
-    memory_budget, LogEntry, DEFAULT_MEMORY_BUDGET, MEMORY_BUDGET_SETTING, MEMORY_LIMIT_SETTING,
-};
+pub use memory::LogEntry;
 pub use root::default_root;
 
-use crate::sdk::error::Result;
+use crate::error::Result;
 
 /// Append logs and key-value entries under a private root
 /// directory (see [`default_root`]), scoped by execution id.

@@ -13,7 +13,7 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 
 use super::BufferingStore;
-use crate::sdk::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Prefix of temporary files (unpublished writes, executions being created).
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
@@ -23,33 +23,13 @@ const ID_DIGITS: usize = 20;
 /// Longest file name most filesystems accept.
 const NAME_MAX: usize = 255;
 
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    s
-}
-
-/// Inverse of [`hex`]; `None` for anything [`hex`] cannot produce.
+/// The bytes of a name that [`hex::encode`] made (lowercase digits only);
+/// `None` for any other name.
 pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    }
-    let raw = s.as_bytes();
-    if !raw.len().is_multiple_of(2) {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
-    raw.chunks(2)
-        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
-        .collect()
+    hex::decode(s).ok()
 }
 
 /// File name of log entry `id`.
@@ -86,12 +66,15 @@ pub(crate) fn exec_name(exec: &[u8]) -> Result<String> {
     if exec.is_empty() {
         return Err(Error::InvalidArgument("execution id is empty".into()));
     }
-    checked("execution id", hex(exec))
+    checked("execution id", hex::encode(exec))
 }
 
 /// Directory of the `(ns, key)` append log, relative to the root.
 pub(crate) fn log_rel(exec: &[u8], ns: &[u8], key: &[u8]) -> Result<PathBuf> {
-    let name = checked("namespace + key", format!("{}-{}", hex(ns), hex(key)))?;
+    let name = checked(
+        "namespace + key",
+        format!("{}-{}", hex::encode(ns), hex::encode(key)),
+    )?;
     Ok([exec_name(exec)?.as_str(), LOG_DIR, &name].iter().collect())
 }
 
@@ -102,7 +85,7 @@ pub(crate) fn kv_rel(exec: &[u8]) -> Result<PathBuf> {
 
 /// File name (in [`kv_rel`]) of key-value entry `key`.
 pub(crate) fn kv_name(key: &[u8]) -> Result<String> {
-    checked("key", format!("k-{}", hex(key)))
+    checked("key", format!("k-{}", hex::encode(key)))
 }
 
 /// The paths below, under the root's path, are for error reports (and
@@ -144,8 +127,8 @@ mod tests {
     #[test]
     fn hex_round_trip() {
         let all: Vec<u8> = (0..=255).collect();
-        assert_eq!(unhex(&hex(&all)).unwrap(), all);
-        assert_eq!(hex(b"/.."), "2f2e2e");
+        assert_eq!(unhex(&hex::encode(&all)).unwrap(), all);
+        assert_eq!(hex::encode(b"/.."), "2f2e2e");
         assert!(unhex("abc").is_none() && unhex("zz").is_none() && unhex("AB").is_none());
     }
 

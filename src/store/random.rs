@@ -1,6 +1,6 @@
 //! Random bytes for execution ids and temporary file names.
 
-use crate::sdk::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// `N` bytes from the OS random source. There is no fallback: an execution
 /// id made of guessable bytes (time, pid) could collide with or be taken

@@ -9,7 +9,7 @@ use rustix::fs::{Mode, OFlags, CWD};
 use rustix::io::Errno;
 
 use super::dirfd::{is_dir, StoreDir};
-use crate::sdk::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// `<temp dir>/vgi-buffering-<uid>`: private to the current user.
 pub fn default_root() -> PathBuf {

@@ -13,11 +13,11 @@ use vgi_rpc::stream::{OutputCollector, ProducerState, StreamResult};
 
 use super::bound::{Bound, INIT_KEY};
 use super::{catalog, cleanup};
+use crate::ipc::{decode_batches, encode_batch};
 use crate::protocol::rows::{
     decode_record, no_rows_ipc, schema_to_ipc, unwrap, wrap_result, Record, Row,
 };
 use crate::protocol::{phases, schemas, REPEATABILITY, SCHEMA_NAME};
-use crate::sdk::ipc::{decode_batches, encode_batch};
 use crate::sdk::panic::catch_panic;
 use crate::store::{new_execution_id, BufferingStore};
 use crate::{BufferingParams, Error, TableBufferingFunction, TableProducer};
@@ -148,7 +148,7 @@ impl Worker {
         let unknown = || {
             Error::InvalidArgument(format!(
                 "unknown execution {}: no sink init stored its bind, or it ended",
-                exec.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                hex::encode(exec)
             ))
         };
         if !self.store.kv_touch(exec, INIT_KEY)? {

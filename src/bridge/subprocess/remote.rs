@@ -10,10 +10,10 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::pool::{Pool, Worker, MAX_IDLE};
 use crate::bridge::execution::RemoteCall;
+use crate::ipc::encode_batch;
 use crate::protocol::args::to_wire;
 use crate::protocol::rows::{schema_from_ipc, schema_to_ipc, unwrap, wrap_request, Record, Row};
 use crate::protocol::{methods, phases, schemas, SCHEMA_NAME};
-use crate::sdk::ipc::encode_batch;
 use crate::{Error, Result, Settings, TableProducer};
 
 /// A call bound by a worker's `bind`: the request and what it answered,

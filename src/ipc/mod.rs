@@ -1,4 +1,7 @@
-//! Arrow IPC stream encoding of record batches, as stored in the store.
+//! Arrow IPC stream encoding of record batches, as the store keeps them and
+//! the protocol sends them.
+
+mod check;
 
 use std::io::Cursor;
 
@@ -7,8 +10,8 @@ use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::SchemaRef;
 
-use super::error::{Error, Result};
-use super::ipc_check::check_framing;
+use crate::error::{Error, Result};
+use check::check_framing;
 
 /// Encode one batch as a complete Arrow IPC stream (schema, batch, end marker).
 pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
@@ -26,7 +29,7 @@ pub fn decode_batches(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
 /// Decode an Arrow IPC stream into its schema and batches, validating the data.
 ///
 /// arrow-ipc panics on some malformed input (e.g. buffer ranges outside the
-/// message body), so the framing is checked first (see `ipc_check`). As a
+/// message body), so the framing is checked first (see `check`). As a
 /// last resort, a panic that still escapes the decoder is turned into an
 /// error; that guard needs the default `panic = "unwind"`.
 pub(crate) fn decode_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
@@ -248,7 +251,7 @@ mod tests {
         let batch = rich_batch();
         let bytes = encode_batch(&batch).unwrap();
         assert_eq!(decode_checked(&bytes).unwrap().1, vec![batch.clone()]);
-        let coverage = crate::sdk::ipc_check::rule_coverage(&bytes);
+        let coverage = check::rule_coverage(&bytes);
         assert!(
             coverage.iter().all(|(rules, buffers)| rules == buffers),
             "{coverage:?}"

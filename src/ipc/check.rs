@@ -13,7 +13,7 @@ use arrow_ipc::convert::try_fb_to_schema;
 use arrow_ipc::{root_as_message, MetadataVersion, RecordBatch as FbRecordBatch};
 use arrow_schema::{DataType, Field, Fields, Schema, UnionMode};
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Walk the stream's messages the way `StreamReader` does, requiring every
 /// message body to be present and uncompressed and every record batch buffer
