@@ -43,6 +43,9 @@ CARGO_FLAGS := --locked --ignore-rust-version
 # in a shared one.
 WORKER_TARGET_DIR := $(VGI_CACHE_DIR)/target-worker
 OUT := build/v$(DUCKDB_VERSION)
+# Copies a build output into place by rename, so a running worker or a
+# loaded extension is never overwritten in place.
+PUBLISH := scripts/publish.sh
 WORKER := $(OUT)/vgi-worker
 EXTENSION := $(OUT)/vgi.duckdb_extension
 DUCKDB_DIR := $(VGI_CACHE_DIR)/duckdb/v$(DUCKDB_VERSION)
@@ -56,7 +59,7 @@ PY = $(shell scripts/setup-venv.sh $(DUCKDB_VERSION))
 # lint: rustfmt and clippy (every target, warnings are errors) on the vgi crate
 # with the DuckDB bridge, the worker and the example; .ci/run runs it. The
 # C++ shim compiles with -Wall -Wextra -Werror in every build (build.rs).
-.PHONY: all release duckdb configure venv demo test lint test-unit test-sql test-python test-cli install clean print-releases example test-examples bench
+.PHONY: all release test-build duckdb configure venv demo test lint test-unit test-sql test-python test-cli install clean print-releases example test-examples bench
 
 all: release
 
@@ -70,8 +73,24 @@ release: configure
 	$(CMAKE) --build $(CMAKE_BUILD) --target vgi_loadable_extension
 	CARGO_TARGET_DIR=$(WORKER_TARGET_DIR) $(CARGO) build --release -p vgi-worker $(CARGO_FLAGS)
 	mkdir -p $(OUT)
-	cp $(CMAKE_BUILD)/extension/vgi/vgi.duckdb_extension $(EXTENSION)
-	cp $(WORKER_TARGET_DIR)/release/vgi-worker $(WORKER)
+	$(PUBLISH) $(CMAKE_BUILD)/extension/vgi/vgi.duckdb_extension $(EXTENSION)
+	$(PUBLISH) $(WORKER_TARGET_DIR)/release/vgi-worker $(WORKER)
+
+# The tests' build: the same extension and worker with the test fixtures
+# (cargo feature `fixtures`: slow_phase, crash_on_combine, ...), which the
+# shipped build leaves out. Its own target directories keep the two builds
+# from overwriting each other's libvgi.so.
+TEST_OUT := $(OUT)/test
+TEST_EXTENSION := $(TEST_OUT)/vgi.duckdb_extension
+FIXTURES_TARGET_DIR := $(CARGO_TARGET_DIR)-fixtures
+FIXTURES_WORKER_TARGET_DIR := $(WORKER_TARGET_DIR)-fixtures
+
+test-build: configure
+	$(CMAKE) --build $(CMAKE_BUILD) --target vgi_fixtures_loadable_extension
+	CARGO_TARGET_DIR=$(FIXTURES_WORKER_TARGET_DIR) $(CARGO) build --release -p vgi-worker --features fixtures $(CARGO_FLAGS)
+	mkdir -p $(TEST_OUT)
+	$(PUBLISH) $(CMAKE_BUILD)/extension/vgi-fixtures/vgi.duckdb_extension $(TEST_EXTENSION)
+	$(PUBLISH) $(FIXTURES_WORKER_TARGET_DIR)/release/vgi-worker $(TEST_OUT)/vgi-worker
 
 venv:
 	scripts/setup-venv.sh $(DUCKDB_VERSION) >/dev/null
@@ -82,43 +101,45 @@ demo: release venv
 test: test-unit test-sql test-python test-cli test-examples
 
 test-unit: duckdb
-	$(CARGO) test --release $(CARGO_FLAGS)
-	CARGO_TARGET_DIR=$(WORKER_TARGET_DIR) $(CARGO) test --release -p vgi-worker $(CARGO_FLAGS)
+	CARGO_TARGET_DIR=$(FIXTURES_TARGET_DIR) $(CARGO) test --release --features fixtures $(CARGO_FLAGS)
+	CARGO_TARGET_DIR=$(FIXTURES_WORKER_TARGET_DIR) $(CARGO) test --release -p vgi-worker --features fixtures $(CARGO_FLAGS)
 
 # The store lives under TMPDIR; a private one lets the tests check that no
 # state is left behind (`require-env TMPDIR` in a test file).
 TEST_TMPDIR := $(CURDIR)/$(OUT)/test-tmp
 
-# The whole suite runs twice: functions in DuckDB's process, then in a pool
-# of vgi-worker processes.
-test-sql: release venv
+# The whole suite runs twice, with the tests' build: functions in DuckDB's
+# process, then in a pool of vgi-worker processes. test/shipped/ checks the
+# shipped build.
+test-sql: release test-build venv
 	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
-	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(EXTENSION) test/sql
+	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(EXTENSION) test/shipped
+	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(TEST_EXTENSION) test/sql
 	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
-	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(EXTENSION) \
+	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(TEST_EXTENSION) \
 		--setting "vgi_execution='subprocess'" test/sql
 
 # Interrupts, progress, orphaned state, injected faults (a small tmpfs, no
 # CAP_DAC_OVERRIDE: needs root) and out-of-core runs need a second thread or
 # process, so Python rather than sqllogictest.
-test-python: release venv
+test-python: release test-build venv
 	$(PY) test/python/test_release.py --duckdb-version $(DUCKDB_VERSION) --releases "$(DUCKDB_RELEASES)" $(EXTENSION)
 	rm -rf $(TEST_TMPDIR)-python && mkdir -p $(TEST_TMPDIR)-python
-	TMPDIR=$(TEST_TMPDIR)-python $(PY) test/python/test_interrupt_progress.py $(EXTENSION)
+	TMPDIR=$(TEST_TMPDIR)-python $(PY) test/python/test_interrupt_progress.py $(TEST_EXTENSION)
 	rm -rf $(TEST_TMPDIR)-gc && mkdir -p $(TEST_TMPDIR)-gc
-	TMPDIR=$(TEST_TMPDIR)-gc $(PY) test/python/test_store_gc.py $(EXTENSION)
+	TMPDIR=$(TEST_TMPDIR)-gc $(PY) test/python/test_store_gc.py $(TEST_EXTENSION)
 	rm -rf $(TEST_TMPDIR)-stress && mkdir -p $(TEST_TMPDIR)-stress
-	TMPDIR=$(TEST_TMPDIR)-stress $(PY) test/python/test_concurrency.py $(EXTENSION)
+	TMPDIR=$(TEST_TMPDIR)-stress $(PY) test/python/test_concurrency.py $(TEST_EXTENSION)
 	rm -rf $(TEST_TMPDIR)-databases && mkdir -p $(TEST_TMPDIR)-databases
-	TMPDIR=$(TEST_TMPDIR)-databases $(PY) test/python/test_databases.py $(EXTENSION)
+	TMPDIR=$(TEST_TMPDIR)-databases $(PY) test/python/test_databases.py $(TEST_EXTENSION)
 	rm -rf $(TEST_TMPDIR)-faults && mkdir -p $(TEST_TMPDIR)-faults
-	TMPDIR=$(TEST_TMPDIR)-faults $(PY) test/python/test_faults.py $(EXTENSION)
+	TMPDIR=$(TEST_TMPDIR)-faults $(PY) test/python/test_faults.py $(TEST_EXTENSION)
 	rm -rf $(TEST_TMPDIR)-ooc && mkdir -p $(TEST_TMPDIR)-ooc
-	TMPDIR=$(TEST_TMPDIR)-ooc $(PY) test/python/test_out_of_core.py $(EXTENSION)
+	TMPDIR=$(TEST_TMPDIR)-ooc $(PY) test/python/test_out_of_core.py $(TEST_EXTENSION)
 	rm -rf $(TEST_TMPDIR)-memory && mkdir -p $(TEST_TMPDIR)-memory
-	TMPDIR=$(TEST_TMPDIR)-memory $(PY) test/python/test_memory_tier.py $(EXTENSION)
+	TMPDIR=$(TEST_TMPDIR)-memory $(PY) test/python/test_memory_tier.py $(TEST_EXTENSION)
 	rm -rf $(TEST_TMPDIR)-subprocess && mkdir -p $(TEST_TMPDIR)-subprocess
-	TMPDIR=$(TEST_TMPDIR)-subprocess $(PY) test/python/test_subprocess.py $(EXTENSION)
+	TMPDIR=$(TEST_TMPDIR)-subprocess $(PY) test/python/test_subprocess.py $(TEST_EXTENSION)
 
 # `LOAD vgi;` by bare name in the DuckDB CLI of the release, after the same
 # install step as `make install` (into a private extension directory); skips
@@ -140,7 +161,7 @@ EXAMPLE_EXTENSION := $(OUT)/topk.duckdb_extension
 example: configure
 	$(CMAKE) --build $(CMAKE_BUILD) --target topk_loadable_extension
 	mkdir -p $(OUT)
-	cp $(CMAKE_BUILD)/extension/topk/topk.duckdb_extension $(EXAMPLE_EXTENSION)
+	$(PUBLISH) $(CMAKE_BUILD)/extension/topk/topk.duckdb_extension $(EXAMPLE_EXTENSION)
 
 # The example's unit tests, then test/examples/*.test with `require vgi`
 # loading the topk extension (the vgi extension is built too: a test loads

@@ -1,4 +1,5 @@
-# vgi_rust_loadable_extension(NAME MANIFEST LIBRARY TARGET_DIR)
+# vgi_rust_loadable_extension(NAME MANIFEST LIBRARY TARGET_DIR
+#                             [TARGET target] [OUTPUT_DIR dir] [FEATURES features])
 #
 # Inside DuckDB's CMake build (the directory of an extension that
 # extension_config.cmake loads): defines <NAME>_loadable_extension, which
@@ -8,23 +9,37 @@
 # and appends DuckDB's metadata footer with DuckDB's own
 # scripts/append_metadata.cmake: ABI type CPP, this build's DuckDB version and
 # platform, and the extension version that duckdb_extension_load was given.
-# Cargo decides what to rebuild; the target always runs it.
+# Cargo decides what to rebuild; the target always runs it. TARGET,
+# OUTPUT_DIR and FEATURES make a second build of the same extension (the
+# tests' one, with cargo features of its own; give it its own TARGET_DIR).
 function(vgi_rust_loadable_extension NAME MANIFEST LIBRARY TARGET_DIR)
+    cmake_parse_arguments(PARSE_ARGV 4 _arg "" "TARGET;OUTPUT_DIR;FEATURES" "")
     string(TOUPPER ${NAME} _upper)
     set(_version "${DUCKDB_EXTENSION_${_upper}_EXT_VERSION}")
+    set(_target ${NAME}_loadable_extension)
+    if(_arg_TARGET)
+        set(_target ${_arg_TARGET})
+    endif()
     set(_out_dir ${CMAKE_BINARY_DIR}/extension/${NAME})
+    if(_arg_OUTPUT_DIR)
+        set(_out_dir ${_arg_OUTPUT_DIR})
+    endif()
+    set(_features)
+    if(_arg_FEATURES)
+        set(_features --features ${_arg_FEATURES})
+    endif()
     set(_out ${_out_dir}/${NAME}.duckdb_extension)
     if(NOT VGI_CARGO)
         find_program(VGI_CARGO cargo REQUIRED)
     endif()
     # DuckDB's release as the footer states it, and as build.rs links it.
     string(REGEX REPLACE "^v" "" _duckdb_release "${DUCKDB_NORMALIZED_VERSION}")
-    add_custom_target(${NAME}_loadable_extension
+    add_custom_target(${_target}
         COMMAND ${CMAKE_COMMAND} -E env
             CARGO_TARGET_DIR=${TARGET_DIR}
             VGI_DUCKDB_VERSION=${_duckdb_release}
             ${VGI_CARGO} build --release --lib --locked --ignore-rust-version
-            --manifest-path ${MANIFEST}
+            --manifest-path ${MANIFEST} ${_features}
         COMMAND ${CMAKE_COMMAND} -E make_directory ${_out_dir}
         COMMAND ${CMAKE_COMMAND} -E copy ${TARGET_DIR}/release/lib${LIBRARY}.so ${_out}.tmp
         COMMAND ${CMAKE_COMMAND}
@@ -39,5 +54,5 @@ function(vgi_rust_loadable_extension NAME MANIFEST LIBRARY TARGET_DIR)
         USES_TERMINAL
         VERBATIM
     )
-    add_dependencies(${NAME}_loadable_extension duckdb_platform)
+    add_dependencies(${_target} duckdb_platform)
 endfunction()

@@ -47,6 +47,17 @@ pub enum Error {
         /// Which check failed.
         reason: String,
     },
+    /// A write to an execution whose state was removed meanwhile (its query
+    /// ended or failed, or it was collected): it is not made again.
+    #[error(
+        "the execution's state at {} was removed while this call ran (its query ended, \
+         failed or was cancelled); it is not made again with part of its state",
+        path.display()
+    )]
+    Ended {
+        /// The execution's directory.
+        path: PathBuf,
+    },
     /// An error raised by a function author; its message is shown unchanged.
     #[error("{0}")]
     Function(String),

@@ -1,6 +1,9 @@
-//! The buffering functions the `vgi` extension ships.
+//! The buffering functions the `vgi` extension ships, and (with the
+//! `fixtures` feature, which only the tests' build turns on) the test
+//! fixtures.
 
 mod buffer_input;
+#[cfg(feature = "fixtures")]
 pub mod fixtures;
 mod sum_all_columns;
 
@@ -22,22 +25,17 @@ pub fn settings() -> Vec<SettingSpec> {
     )]
 }
 
-/// Every function the `vgi` extension registers.
+/// Every function the `vgi` extension registers: the shipped ones, and the
+/// test fixtures in a build with the `fixtures` feature.
 pub fn all() -> Vec<Box<dyn TableBufferingFunction>> {
-    vec![
-        Box::new(BufferInput),
-        Box::new(SumAllColumns),
-        Box::new(fixtures::ExceptionProcess),
-        Box::new(fixtures::ExceptionFinalize),
-        Box::new(fixtures::CrashOnCombine),
-        Box::new(fixtures::PanicInPhase),
-        Box::new(fixtures::OrderedBufferInput),
-        Box::new(fixtures::BatchIndexBufferInput),
-        Box::new(fixtures::OrderedSource),
-        Box::new(fixtures::BufferEmitWide),
-        Box::new(fixtures::LargeState),
-        Box::new(fixtures::SlowPhase),
-        Box::new(fixtures::EchoBuffering),
-        Box::new(fixtures::BindNonce),
-    ]
+    #[allow(unused_mut)]
+    let mut functions = shipped();
+    #[cfg(feature = "fixtures")]
+    functions.extend(fixtures::all());
+    functions
+}
+
+/// The functions `vgi.duckdb_extension` ships.
+pub fn shipped() -> Vec<Box<dyn TableBufferingFunction>> {
+    vec![Box::new(BufferInput), Box::new(SumAllColumns)]
 }

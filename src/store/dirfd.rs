@@ -102,14 +102,22 @@ impl StoreDir {
         }
     }
 
-    /// The directory `rel` below this one, creating it and each missing
-    /// directory on the way (mode 0700).
+    /// The directory `rel` below this one, creating each missing directory
+    /// on the way (mode 0700) but the first, an execution's, which must exist
+    /// ([`Error::Ended`] otherwise).
     pub(crate) fn create_dirs(&self, rel: impl AsRef<Path>) -> Result<StoreDir> {
         let rel = rel.as_ref();
         let mut dir: Option<StoreDir> = None;
-        for name in components(rel)? {
+        for (i, name) in components(rel)?.into_iter().enumerate() {
             let parent = dir.as_ref().unwrap_or(self);
             let sub = match parent.subdir(name) {
+                // The first directory (an execution's) is never made here:
+                // gone, it was cleared, and a write must not bring it back.
+                Err(e) if e.kind() == ErrorKind::NotFound && i == 0 && !parent.root_removed() => {
+                    return Err(Error::Ended {
+                        path: parent.display(name),
+                    })
+                }
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     match parent.mkdir(name) {
                         // Created meanwhile by another thread or process.

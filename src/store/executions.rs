@@ -5,9 +5,14 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::dirfd::{is_dir, modified};
+use super::fsio::temp_name;
 use super::paths::{exec_name, unhex};
 use super::BufferingStore;
 use crate::error::{Error, Result};
+
+/// How often a cleared execution's tree is removed again while writes that
+/// were under way still land in it.
+const CLEAR_ATTEMPTS: u32 = 8;
 
 impl BufferingStore {
     /// Remove all state of `exec`, in memory and in files, and give up this
@@ -16,13 +21,42 @@ impl BufferingStore {
         let name = exec_name(exec)?;
         self.forget_in_memory(exec);
         self.forget_next_ids(&name);
-        let removed = self.dir().remove_all(&name);
+        let removed = self.remove_execution_dir(&name);
         // The owner lock is held until the directory is gone.
         self.claimed().remove(exec);
-        match removed {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("remove", self.dir().display(&name), e)),
+        self.leave(exec);
+        removed
+    }
+
+    /// Moves the directory `name` aside, then removes it: a worker writing
+    /// to the execution meanwhile finds it gone (and does not make it
+    /// again), and a write that was under way lands in the moved tree,
+    /// which is removed again while one appears.
+    fn remove_execution_dir(&self, name: &str) -> Result<()> {
+        let root = self.dir();
+        let aside = temp_name("clear-")?;
+        match root.rename_noreplace(name, &aside) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Error::io(
+                    "rename",
+                    root.display(&aside),
+                    std::io::Error::from(ErrorKind::AlreadyExists),
+                ))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io("rename", root.display(name), e)),
+        }
+        let mut attempt = 0;
+        loop {
+            match root.remove_all(&aside) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && attempt < CLEAR_ATTEMPTS => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(Error::io("remove", root.display(name), e)),
+            }
         }
     }
 
@@ -62,7 +96,50 @@ impl BufferingStore {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::store::test_store;
+
+    #[test]
+    fn a_write_never_makes_an_execution_that_another_process_cleared_again() {
+        let (dir, opener) = test_store();
+        let open = || BufferingStore::open(dir.path().join("root")).unwrap();
+        // A worker opened it, a second worker joined it and wrote, a third
+        // joined it without writing yet; the client takes it over.
+        opener.claim(b"e").unwrap();
+        opener.append(b"e", b"n", b"k", b"1").unwrap();
+        let (joined, late, client) = (open(), open(), open());
+        joined.join(b"e");
+        joined.append(b"e", b"n", b"k", b"2").unwrap();
+        late.join(b"e");
+        client.claim(b"e").unwrap();
+        client.clear(b"e").unwrap();
+        for store in [&*opener, &joined, &late] {
+            let err = store.append(b"e", b"vgi", b"streamed", b"x").unwrap_err();
+            assert!(matches!(err, Error::Ended { .. }), "{err}");
+            assert!(
+                err.to_string().contains("removed while this call ran"),
+                "{err}"
+            );
+            assert!(matches!(
+                store.kv_put(b"e", b"k", b"v"),
+                Err(Error::Ended { .. })
+            ));
+        }
+        assert!(
+            client.list_executions().unwrap().is_empty(),
+            "nothing made again"
+        );
+        assert!(
+            std::fs::read_dir(dir.path().join("root"))
+                .unwrap()
+                .next()
+                .is_none(),
+            "nothing moved aside is left"
+        );
+        // New executions are made as before.
+        late.append(b"new", b"n", b"k", b"v").unwrap();
+        assert_eq!(client.list_executions().unwrap().len(), 1);
+    }
 
     #[test]
     fn clear_removes_everything_of_one_execution() {

@@ -19,9 +19,9 @@ use std::time::{Duration, SystemTime};
 
 use rustix::fs::OFlags;
 
-use super::dirfd::StoreDir;
+use super::dirfd::{is_dir, modified, StoreDir};
 use super::fsio::temp_name;
-use super::paths::exec_name;
+use super::paths::{exec_name, TMP_PREFIX};
 use super::BufferingStore;
 use crate::error::{Error, Result};
 
@@ -102,6 +102,9 @@ fn still_linked(file: &File) -> bool {
     file.metadata().is_ok_and(|m| m.nlink() > 0)
 }
 
+/// The least age of a moved-aside directory that garbage collection removes.
+const MOVED_ASIDE_MIN_AGE: Duration = Duration::from_secs(60);
+
 impl BufferingStore {
     /// Takes `exec` over: this process owns it (creating its directory if
     /// needed), so that garbage collection in any process leaves it alone
@@ -120,15 +123,45 @@ impl BufferingStore {
     /// (so that an execution that writes nothing, its state fitting in its
     /// ids, leaves no trace in the file system).
     pub fn ensure_claimed(&self, exec: &[u8]) -> Result<()> {
-        if self.claimed().contains_key(exec) {
-            return Ok(());
+        let linked = self.claimed().get(exec).map(still_linked);
+        if let Some(linked) = linked {
+            if linked {
+                return Ok(());
+            }
+            // Cleared, by another process or with the whole root: a write
+            // must not make it again.
+            let root = self.dir();
+            if root.root_removed() {
+                return Err(root.create_error(
+                    "create directory",
+                    exec_name(exec)?,
+                    ErrorKind::NotFound.into(),
+                ));
+            }
+            return Err(Error::Ended {
+                path: self.exec_dir(exec)?,
+            });
         }
-        let owner = self.lock_owner(exec)?;
+        // Opened elsewhere: this process joins it, never makes it.
+        let create = !self.joined().contains(exec);
+        let owner = self.lock_owner(exec, create)?;
         let mut claimed = self.claimed();
         // Executions another process cleared: their locks protect nothing.
         claimed.retain(|_, file| still_linked(file));
         claimed.entry(exec.to_vec()).or_insert(owner);
         Ok(())
+    }
+
+    /// Records that `exec` was opened by another process and that this one
+    /// serves calls of it (a worker): from now on a write to it never makes
+    /// it again once it is gone (see [`Error::Ended`]).
+    pub fn join(&self, exec: &[u8]) {
+        self.joined().insert(exec.to_vec());
+    }
+
+    /// Forgets that this process [joined](BufferingStore::join) `exec`.
+    pub fn leave(&self, exec: &[u8]) {
+        self.joined().remove(exec);
     }
 
     /// Whether no other live process [took](BufferingStore::claim) `exec`
@@ -154,12 +187,17 @@ impl BufferingStore {
 
     /// Opens the owner file of `exec` with a shared lock, creating the
     /// execution's directory if there is none.
-    fn lock_owner(&self, exec: &[u8]) -> Result<File> {
+    fn lock_owner(&self, exec: &[u8], create: bool) -> Result<File> {
         let name = exec_name(exec)?;
         let path = self.dir().display(&name).join(OWNER_FILE);
         for _ in 0..CLAIM_ATTEMPTS {
             let dir = match self.dir().subdir(&name) {
                 Ok(dir) => dir,
+                Err(e) if e.kind() == ErrorKind::NotFound && !create => {
+                    return Err(Error::Ended {
+                        path: self.dir().display(&name),
+                    })
+                }
                 Err(e) if e.kind() == ErrorKind::NotFound => match self.create_execution(&name)? {
                     Some(file) => return Ok(file),
                     // Another process created it first: lock its owner file.
@@ -303,7 +341,31 @@ impl BufferingStore {
                 error: None,
             });
         }
+        self.collect_moved_aside(&root, now, ttl);
         Ok(orphans)
+    }
+
+    /// Removes directories of the root that a process moved aside (to clear
+    /// an execution, or while making one) and did not finish with, as a
+    /// process that died meanwhile leaves them, once they are `ttl` old and
+    /// at least [`MOVED_ASIDE_MIN_AGE`] (a live process may be at work on a
+    /// younger one). Best effort: such a tree holds no execution's state.
+    fn collect_moved_aside(&self, root: &StoreDir, now: SystemTime, ttl: Duration) {
+        let ttl = ttl.max(MOVED_ASIDE_MIN_AGE);
+        let Ok(entries) = root.entries() else {
+            return;
+        };
+        for (name, _) in entries {
+            let Some(name) = name.to_str().filter(|n| n.starts_with(TMP_PREFIX)) else {
+                continue;
+            };
+            let old = root.stat(name).is_ok_and(|st| {
+                is_dir(&st) && now.duration_since(modified(&st)).unwrap_or_default() >= ttl
+            });
+            if old {
+                root.remove_all(name).ok();
+            }
+        }
     }
 }
 

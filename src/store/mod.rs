@@ -20,7 +20,7 @@ mod paths;
 mod random;
 mod root;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -45,6 +45,9 @@ pub struct BufferingStore {
     /// Executions this process owns, each with its locked owner file (see
     /// [`claim`](BufferingStore::claim)).
     claimed: Mutex<HashMap<Vec<u8>, File>>,
+    /// Executions other processes opened that this one serves calls of
+    /// (see [`join`](BufferingStore::join)).
+    joined: Mutex<HashSet<Vec<u8>>>,
     /// Executions whose state is kept in memory (see [`BufferingStore::keep_in_memory`]).
     memory: memory::MemoryTier,
 }
@@ -66,6 +69,7 @@ impl BufferingStore {
             root,
             next_ids: Mutex::new(HashMap::new()),
             claimed: Mutex::default(),
+            joined: Mutex::default(),
             memory: memory::MemoryTier::default(),
         })
     }
@@ -108,6 +112,10 @@ impl BufferingStore {
 
     fn claimed(&self) -> MutexGuard<'_, HashMap<Vec<u8>, File>> {
         self.claimed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn joined(&self) -> MutexGuard<'_, HashSet<Vec<u8>>> {
+        self.joined.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

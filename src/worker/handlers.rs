@@ -118,8 +118,17 @@ impl Worker {
         let mut cache = self.cache();
         for exec in &ended {
             cache.remove(exec);
+            self.store.leave(exec);
         }
-        cache.retain(|_, (_, used)| used.elapsed() < self.idle);
+        let stale: Vec<Vec<u8>> = cache
+            .iter()
+            .filter(|(_, (_, used))| used.elapsed() >= self.idle)
+            .map(|(exec, _)| exec.clone())
+            .collect();
+        for exec in &stale {
+            cache.remove(exec);
+            self.store.leave(exec);
+        }
         Ok(idle.len())
     }
 
@@ -155,6 +164,9 @@ impl Worker {
             self.cache().remove(exec);
             return Err(unknown());
         }
+        // Opened by a sink init (here or in another worker): once it is
+        // removed, this worker's writes must not make it again.
+        self.store.join(exec);
         if let Some((bound, used)) = self.cache().get_mut(exec) {
             *used = Instant::now();
             return Ok(bound.clone());
