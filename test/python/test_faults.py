@@ -15,6 +15,11 @@ no state may be left in the store.
   flipped or removed while slow_phase() lingers in combine, before finalize
   reads them.
 
+In subprocess mode the query's end can race with a finalize stream that
+ends in another worker (a bug, see END_RACE:
+test_query_end_removes_state_while_a_finalize_stream_ends is a strict xfail
+that reproduces it; test_damaged_entry xfails when it meets it).
+
 A worker killed (or hung) mid-query is the fault of the subprocess mode alone
 and is tested in test_subprocess.py; in DuckDB's process there is no worker,
 so it has no counterpart here (killing DuckDB itself is test_store_gc.py's
@@ -65,12 +70,27 @@ def from_its_mode(error, mode):
         assert not worker, f"a worker named in process: {error}"
 
 
+class StateLeftBehind(AssertionError):
+    """An execution is still in the store after the next query."""
+
+
+def gone_within(vgi, seconds):
+    """Whether the store's executions are gone within `seconds` (waits)."""
+    deadline = time.monotonic() + seconds
+    while vgi.executions() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not vgi.executions()
+
+
 def still_usable(vgi, con):
     """The connection answers, buffer_input works and nothing is left."""
     assert con.execute("SELECT 42").fetchall() == [(42,)]
     rows = con.execute("SELECT count(*), sum(range) FROM buffer_input((SELECT * FROM range(5000)))").fetchall()
     assert rows == [(5000, 12497500)], rows
-    assert vgi.executions() == [], vgi.executions()
+    left = vgi.executions()
+    if left:
+        later = "gone" if gone_within(vgi, 10) else "still there"
+        raise StateLeftBehind(f"executions left after the next query: {left} ({later} 10 s later)")
 
 
 # --------------------------------------------------------------------------
@@ -227,8 +247,47 @@ def test_damaged_entry(vgi, mode, name):
     assert cause in error, error
     assert named(path) in error, (named(path), error)
     from_its_mode(error, mode)
-    still_usable(vgi, con)
+    try:
+        still_usable(vgi, con)
+    except StateLeftBehind as e:
+        if mode == "subprocess":
+            # The known race of test_query_end_removes_state_while_a_finalize_stream_ends
+            # (strict xfail there); everything else above still holds.
+            pytest.xfail(f"{END_RACE} Here: {e}")
+        raise
     print(f"  {name} entry ({mode}): {error.splitlines()[0]}")
+
+
+END_RACE = (
+    "A bug: in subprocess mode, when one finalize stream fails, the query's end (store.clear in DuckDB's "
+    "process) races with a worker whose finalize stream of the same execution just ended and appends its "
+    "log entry vgi/streamed (log/766769-73747265616d6564/): the removal fails with 'vgi: could not remove an "
+    "execution's state: remove <store>/<execution>: Directory not empty (os error 39)' on stderr, and the "
+    "execution stays in the store until the destructor sent to a worker removes it."
+)
+
+
+@pytest.mark.xfail(strict=True, reason=END_RACE)
+def test_query_end_removes_state_while_a_finalize_stream_ends(vgi, capfd):
+    """The query's end removes its execution at once, also while another
+    finalize stream of it ends in a worker: a missing entry fails one of the
+    finalize streams (threads = 2) while the others stream to their end. The
+    race is timing-bound, so this tries up to 20 times; it fails at the first
+    try that prints the removal's error or leaves the execution after the
+    next query."""
+    con = connect(vgi, "subprocess")
+    con.execute("SET threads = 2")
+    for attempt in range(20):
+        error, path = damage_during_combine(vgi, con, os.remove, linger=2, settle=0.5)
+        assert "slow_phase: finalize failed" in error and "entries are missing" in error, error
+        assert con.execute("SELECT 42").fetchall() == [(42,)]
+        stderr = capfd.readouterr().err
+        left = vgi.executions()
+        if "could not remove an execution's state" in stderr or left:
+            later = "gone" if gone_within(vgi, 10) else "still there"
+            raise AssertionError(f"try {attempt + 1}: {[line for line in stderr.splitlines() if 'vgi:' in line]}, "
+                                 f"left after the next query: {left} ({later} 10 s later)")
+    still_usable(vgi, con)
 
 
 if __name__ == "__main__":
