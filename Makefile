@@ -86,9 +86,11 @@ test-unit: duckdb
 # state is left behind (`require-env TMPDIR` in a test file).
 TEST_TMPDIR := $(CURDIR)/$(OUT)/test-tmp
 
-# The whole suite runs twice: functions in DuckDB's process, then in a pool
-# of vgi-worker processes.
+# The runner checks itself first (test/runner-selftest: files that must
+# pass, fail or skip); then the whole suite runs twice: functions in DuckDB's
+# process, then in a pool of vgi-worker processes.
 test-sql: release venv
+	$(PY) test/sqllogictest.py --selftest
 	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
 	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(EXTENSION) test/sql
 	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
