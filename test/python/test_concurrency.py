@@ -1,19 +1,11 @@
-#!/usr/bin/env python3
 """Stress: 8 connections x 50 queries of mixed buffering functions at once on
 one database, each answer checked against native SQL; no state left.
-
-Usage: test_concurrency.py EXTENSION   (TMPDIR: a private, empty directory)
 """
-import glob
-import os
-import sys
 import threading
 import time
 
 import duckdb
 
-EXTENSION = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/v2.0.1/vgi.duckdb_extension")
-STORE = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vgi-buffering-{os.getuid()}")
 CONNECTIONS = 8
 QUERIES = 50
 
@@ -49,9 +41,8 @@ def worker(db, index, failures, counts):
         counts[index] += 1
 
 
-def main():
-    db = duckdb.connect(config={"allow_unsigned_extensions": "true"})
-    db.execute(f"LOAD '{EXTENSION}'")
+def test_connections_at_once(vgi):
+    db = vgi.connect()
     db.execute("CREATE TABLE t AS SELECT i AS a, i * 3 AS b, 's' || (i % 977) AS s FROM range(200000) r(i)")
     failures, counts = [], [0] * CONNECTIONS
     started = time.monotonic()
@@ -61,21 +52,14 @@ def main():
     for t in threads:
         t.join(600)
     seconds = time.monotonic() - started
-    left = glob.glob(os.path.join(STORE, "*"))
+    left = vgi.contents()
     checks = [
         (not any(t.is_alive() for t in threads), "a connection did not finish within 600 s"),
         (sum(counts) == CONNECTIONS * QUERIES, f"ran {sum(counts)} of {CONNECTIONS * QUERIES} queries"),
         (not failures, f"{len(failures)} wrong answers, first: {failures[:3]}"),
         (not left, f"state left behind: {left}"),
     ]
-    failed = [message for ok, message in checks if not ok]
-    for message in failed:
-        print(f"  FAIL: {message}")
     print(f"  {sum(counts)} queries on {CONNECTIONS} connections in {seconds:.1f} s, "
           f"{len(failures)} wrong, {len(left)} executions left")
-    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
-    sys.exit(1 if failed else 0)
-
-
-if __name__ == "__main__":
-    main()
+    failed = [message for ok, message in checks if not ok]
+    assert not failed, "; ".join(failed)

@@ -1,30 +1,12 @@
-#!/usr/bin/env python3
 """Several databases in one process: each LOAD gives its database a registry
 of its own (nothing global that LOAD changes), so databases that load the
 extension and bind buffering calls at the same time neither race nor see
 each other's settings, and closing one leaves the others working.
-
-Usage: test_databases.py EXTENSION   (TMPDIR: a private, empty directory)
 """
-import glob
-import os
-import sys
 import threading
 
-import duckdb
-
-from harness import run_checks
-
-EXTENSION = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/v2.0.1/vgi.duckdb_extension")
-STORE = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vgi-buffering-{os.getuid()}")
 THREADS = 4
 ROUNDS = 40
-
-
-def connect():
-    con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
-    con.execute(f"LOAD '{EXTENSION}'")
-    return con
 
 
 def queries(con, n):
@@ -52,60 +34,49 @@ def in_threads(body):
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(600)
+    assert not any(t.is_alive() for t in threads), "a thread did not finish within 600 s"
     assert not failures, "\n".join(failures[:5])
 
 
-def check_databases_load_and_bind_concurrently():
+def test_databases_load_and_bind_concurrently(vgi):
     """Each thread opens, loads, queries and closes database after database,
     while the others do the same."""
 
     def body(index):
         for round_ in range(ROUNDS):
-            con = connect()
+            con = vgi.connect()
             queries(con, 100 + 10 * index + round_)
             con.close()
 
     in_threads(body)
+    assert vgi.contents() == [], vgi.contents()
 
 
-def check_long_lived_databases_bind_while_others_load():
+def test_long_lived_databases_bind_while_others_load(vgi):
     """Two databases keep binding while other threads load the extension into
     fresh databases and close them (their registries are freed meanwhile)."""
-    kept = [connect(), connect()]
+    kept = [vgi.connect(), vgi.connect()]
 
     def body(index):
         for round_ in range(ROUNDS):
             if index < len(kept):
                 queries(kept[index].cursor(), 50 + 7 * index + round_)
             else:
-                connect().close()
+                vgi.connect().close()
 
     in_threads(body)
     for con in kept:
         queries(con, 1000)
         con.close()
+    assert vgi.contents() == [], vgi.contents()
 
 
-def check_settings_are_per_database():
-    a, b = connect(), connect()
+def test_settings_are_per_database(vgi):
+    a, b = vgi.connect(), vgi.connect()
     a.execute("SET GLOBAL vgi_process_batch_rows = 3")
     assert b.execute("SELECT current_setting('vgi_process_batch_rows')").fetchall() == [(122880,)]
     a.close()
     queries(b, 77)
     b.close()
-
-
-def check_nothing_left_in_the_store():
-    left = glob.glob(os.path.join(STORE, "*"))
-    assert not left, left
-
-
-run_checks(
-    [
-        ("databases load and bind concurrently", check_databases_load_and_bind_concurrently),
-        ("long-lived databases bind while others load and close", check_long_lived_databases_bind_while_others_load),
-        ("settings are per database", check_settings_are_per_database),
-        ("nothing left in the store", check_nothing_left_in_the_store),
-    ]
-)
+    assert vgi.contents() == [], vgi.contents()

@@ -1,32 +1,11 @@
-#!/usr/bin/env python3
 """Interrupt and progress checks that need a second thread (not expressible
 in sqllogictest): an interrupted query stops within one second in every
 phase and leaves no state; query_progress() advances during a long sink.
-
-Usage: test_interrupt_progress.py EXTENSION   (TMPDIR: the store's parent)
 """
-import glob
-import os
-import sys
 import threading
 import time
 
-import duckdb
-
-from harness import run_checks
-
-EXTENSION = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/v2.0.1/vgi.duckdb_extension")
-STORE = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vgi-buffering-{os.getuid()}")
-
-
-def connect():
-    con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
-    con.execute(f"LOAD '{EXTENSION}'")
-    return con
-
-
-def store_entries():
-    return glob.glob(os.path.join(STORE, "*"))
+import pytest
 
 
 def interrupt_after(con, sql, delay):
@@ -52,45 +31,37 @@ def interrupt_after(con, sql, delay):
     return result["error"], result["end"] - sent
 
 
-def check_interrupt(phase):
-    con = connect()
+@pytest.mark.parametrize("phase", ["process", "combine", "finalize"])
+def test_interrupt(vgi, phase):
+    con = vgi.connect()
     sql = f"SELECT count(*) FROM slow_phase((SELECT * FROM range(100000) t(i)), '{phase}', 30)"
     error, seconds = interrupt_after(con, sql, 1.0)
     assert error is not None and "INTERRUPT" in str(error).upper(), f"{phase}: expected an interrupt, got {error!r}"
     assert seconds < 1.0, f"{phase}: took {seconds:.2f} s to stop"
     assert con.execute("SELECT 42").fetchall() == [(42,)], f"{phase}: connection unusable"
-    assert store_entries() == [], f"{phase}: state left behind: {store_entries()}"
+    assert vgi.contents() == [], f"{phase}: state left behind: {vgi.contents()}"
     print(f"  interrupt in {phase}: stopped {seconds * 1000:.0f} ms after the interrupt")
 
 
-def check_progress():
-    con = connect()
-    con.execute("SET enable_progress_bar = true")
-    con.execute("SET enable_progress_bar_print = false")
+def test_progress(vgi):
+    con = vgi.connect("enable_progress_bar = true", "enable_progress_bar_print = false")
     con.execute("CREATE TABLE big AS SELECT i, i::VARCHAR s FROM range(20000000) t(i)")
     seen = []
+    done = threading.Event()
 
     def poll():
         while not done.is_set():
             seen.append(con.query_progress())
             time.sleep(0.02)
 
-    done = threading.Event()
     poller = threading.Thread(target=poll)
     poller.start()
-    rows = con.execute("SELECT count(*) FROM buffer_input((SELECT * FROM big))").fetchall()
-    done.set()
-    poller.join()
+    try:
+        rows = con.execute("SELECT count(*) FROM buffer_input((SELECT * FROM big))").fetchall()
+    finally:
+        done.set()
+        poller.join(30)
     assert rows == [(20000000,)], rows
     during = sorted({p for p in seen if 0 < p < 100})
     assert len(during) >= 2, f"progress never advanced during the sink: {sorted(set(seen))[:20]}"
     print(f"  progress: {len(during)} distinct values between 0 and 100 ({during[0]:.0f}% .. {during[-1]:.0f}%)")
-
-
-def main():
-    checks = [(f"interrupt in {p}", lambda p=p: check_interrupt(p)) for p in ("process", "combine", "finalize")]
-    run_checks(checks + [("progress", check_progress)])
-
-
-if __name__ == "__main__":
-    main()

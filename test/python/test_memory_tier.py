@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The memory tier (vgi_memory_budget), watched from outside a running query:
 while slow_phase lingers in combine, the store's files show where the
 execution's state is.
@@ -11,48 +10,25 @@ execution's state is.
   does not apply: the workers share the store).
 
 Each query's result must equal the native one and nothing may be left.
-
-Usage: test_memory_tier.py EXTENSION   (TMPDIR: a private, empty directory)
 """
-import glob
-import os
-import sys
 import threading
 import time
 
 import duckdb
 
-from harness import run_checks
-
-EXTENSION = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/release/vgi.duckdb_extension")
-STORE = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vgi-buffering-{os.getuid()}")
 ROWS = 300_000
 BATCH_ROWS = 2048
 INPUT = f"SELECT range AS i, 'row ' || range AS s FROM range({ROWS})"
 CHECK = "SELECT count(*), sum(i), sum(hash(s)) FROM ({source})"
 
 
-def connect(*settings):
-    con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
-    con.execute(f"LOAD '{EXTENSION}'")
-    con.execute("SET threads = 2")
-    con.execute(f"SET vgi_process_batch_rows = {BATCH_ROWS}")
-    for setting in settings:
-        con.execute(f"SET {setting}")
-    return con
+def connect(vgi, *settings):
+    return vgi.connect("threads = 2", f"vgi_process_batch_rows = {BATCH_ROWS}", *settings)
 
 
-def anything_in_store():
-    return glob.glob(os.path.join(STORE, "*"))
-
-
-def entries():
-    return glob.glob(os.path.join(STORE, "*", "log", "*", "*.bin"))
-
-
-def watch_combine(con):
-    """Runs the check over slow_phase lingering 3 s in combine; returns its
-    result and the most entry files and store paths seen while it ran."""
+def watch_combine(vgi, con):
+    """Runs the check over slow_phase lingering 3 s in combine; returns the
+    most entry files and the store paths seen while it ran."""
     result = {}
     source = f"SELECT * FROM slow_phase(({INPUT}), 'combine', 3)"
 
@@ -65,42 +41,34 @@ def watch_combine(con):
     thread = threading.Thread(target=run)
     thread.start()
     most_entries, seen = 0, set()
-    while thread.is_alive():
-        most_entries = max(most_entries, len(entries()))
-        seen.update(anything_in_store())
+    deadline = time.monotonic() + 120
+    while thread.is_alive() and time.monotonic() < deadline:
+        most_entries = max(most_entries, len(vgi.entries()))
+        seen.update(vgi.contents())
         time.sleep(0.05)
-    thread.join()
+    thread.join(30)
+    assert not thread.is_alive(), "the query did not end within 150 s"
     assert "error" not in result, result["error"]
     native = con.execute(CHECK.format(source=INPUT)).fetchall()
     assert result["rows"] == native, (result["rows"], native)
-    assert anything_in_store() == [], anything_in_store()
+    assert vgi.contents() == [], vgi.contents()
     return most_entries, seen
 
 
-def check_in_memory_no_file_is_written():
-    most, seen = watch_combine(connect())
+def test_in_memory_no_file_is_written(vgi):
+    most, seen = watch_combine(vgi, connect(vgi))
     assert most == 0 and not seen, f"files while the query ran: {sorted(seen)[:5]}"
     print("  default budget: no file, no execution directory")
 
 
-def check_a_small_budget_spills_most_entries():
+def test_a_small_budget_spills_most_entries(vgi):
     batches = ROWS // BATCH_ROWS
-    most, _ = watch_combine(connect("vgi_memory_budget = '256kB'"))
+    most, _ = watch_combine(vgi, connect(vgi, "vgi_memory_budget = '256kB'"))
     assert batches // 2 < most < batches, f"{most} entry files for about {batches} process batches"
     print(f"  256kB: {most} of about {batches} entries spilled to files, the rest in memory")
 
 
-def check_subprocess_uses_files_from_the_start():
-    most, _ = watch_combine(connect("vgi_execution = 'subprocess'"))
+def test_subprocess_uses_files_from_the_start(vgi):
+    most, _ = watch_combine(vgi, connect(vgi, "vgi_execution = 'subprocess'"))
     assert most >= ROWS // BATCH_ROWS, f"{most} entry files"
     print(f"  subprocess: {most} entry files")
-
-
-def main():
-    run_checks([(c.__name__, c) for c in (check_in_memory_no_file_is_written,
-                                          check_a_small_budget_spills_most_entries,
-                                          check_subprocess_uses_files_from_the_start)])
-
-
-if __name__ == "__main__":
-    main()

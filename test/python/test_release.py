@@ -4,19 +4,36 @@ CPP ABI and vgi's version; the release's wheel loads it, and the wheel of
 every other release this project builds for refuses it with DuckDB's own
 version message.
 
-    python test_release.py --duckdb-version 2.0.1 --releases "2.0.1 2.0.0" build/v2.0.1/vgi.duckdb_extension
+    python -m pytest test/python/test_release.py --extension build/v2.0.1/vgi.duckdb_extension \
+        --duckdb-version 2.0.1 --releases "2.0.1 2.0.0"
+
+The other releases' wheels are in the venvs of scripts/setup-venv.sh (made
+when missing).
 """
-import argparse
 import os
 import re
 import subprocess
-import sys
 
 import duckdb
+import pytest
 
-from harness import run_checks
+from conftest import ROOT, makefile_releases
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+def pytest_generate_tests(metafunc):
+    if "other" in metafunc.fixturenames:
+        this = metafunc.config.getoption("--duckdb-version")
+        releases = (metafunc.config.getoption("--releases") or makefile_releases()).split()
+        metafunc.parametrize("other", [r for r in releases if r != this])
+
+
+@pytest.fixture
+def version(pytestconfig):
+    """The release the extension was built for (--duckdb-version)."""
+    version = pytestconfig.getoption("--duckdb-version")
+    if not version:
+        pytest.fail("test_release.py needs --duckdb-version (or VGI_DUCKDB_VERSION): the release of the extension")
+    return version
 
 
 def footer_fields(path):
@@ -34,49 +51,30 @@ def cargo_version():
         return re.search(r'^version = "([^"]+)"', f.read(), re.M).group(1)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--duckdb-version", required=True)
-    parser.add_argument("--releases", required=True, help="every release the project builds for")
-    parser.add_argument("extension")
-    args = parser.parse_args()
-    extension = os.path.abspath(args.extension)
-    this = f"v{args.duckdb_version}"
-
-    def footer():
-        fields = footer_fields(extension)
-        assert fields[:5] == ["4", "linux_amd64", this, f"v{cargo_version()}", "CPP"], fields
-        assert fields[5:] == ["", "", ""], fields
-
-    def loads_in_its_release():
-        assert duckdb.__version__ == args.duckdb_version, duckdb.__version__
-        con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
-        con.execute(f"LOAD '{extension}'")
-        row = con.execute("SELECT loaded, extension_version FROM duckdb_extensions() "
-                          "WHERE extension_name = 'vgi'").fetchone()
-        assert row == (True, f"v{cargo_version()}"), row
-        assert con.execute("SELECT count(*) FROM buffer_input((FROM range(5000)))").fetchone() == (5000,)
-
-    checks = [("footer names the release, platform, version and ABI", footer),
-              (f"loads in duckdb=={args.duckdb_version}", loads_in_its_release)]
-    for other in args.releases.split():
-        if other == args.duckdb_version:
-            continue
-
-        def refused(other=other):
-            py = subprocess.run([os.path.join(ROOT, "scripts", "setup-venv.sh"), other], check=True,
-                                capture_output=True, text=True).stdout.strip().splitlines()[-1]
-            code = ("import duckdb\n"
-                    "con = duckdb.connect(config={'allow_unsigned_extensions': 'true'})\n"
-                    f"con.execute(\"LOAD '{extension}'\")\n")
-            run = subprocess.run([py, "-c", code], capture_output=True, text=True, timeout=120)
-            assert run.returncode != 0, f"duckdb=={other} loaded a file built for {this}"
-            want = (f"The file was built specifically for DuckDB version '{this}' and can only be loaded "
-                    f"with that version of DuckDB. (this version of DuckDB is 'v{other}')")
-            assert want in run.stderr, run.stderr
-        checks.append((f"refused by duckdb=={other} with DuckDB's version message", refused))
-    run_checks(checks)
+def test_footer_names_the_release_platform_version_and_abi(shipped_extension, version):
+    fields = footer_fields(shipped_extension)
+    assert fields[:5] == ["4", "linux_amd64", f"v{version}", f"v{cargo_version()}", "CPP"], fields
+    assert fields[5:] == ["", "", ""], fields
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def test_loads_in_its_release(shipped_vgi, version):
+    assert duckdb.__version__ == version, duckdb.__version__
+    con = shipped_vgi.connect()
+    row = con.execute("SELECT loaded, extension_version FROM duckdb_extensions() "
+                      "WHERE extension_name = 'vgi'").fetchone()
+    assert row == (True, f"v{cargo_version()}"), row
+    assert con.execute("SELECT count(*) FROM buffer_input((FROM range(5000)))").fetchone() == (5000,)
+
+
+def test_refused_by_the_other_release(shipped_extension, version, other):
+    """Refused by duckdb==OTHER with DuckDB's version message."""
+    py = subprocess.run([os.path.join(ROOT, "scripts", "setup-venv.sh"), other], check=True,
+                        capture_output=True, text=True, timeout=600).stdout.strip().splitlines()[-1]
+    code = ("import duckdb\n"
+            "con = duckdb.connect(config={'allow_unsigned_extensions': 'true'})\n"
+            f"con.execute(\"LOAD '{shipped_extension}'\")\n")
+    run = subprocess.run([py, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0, f"duckdb=={other} loaded a file built for v{version}"
+    want = (f"The file was built specifically for DuckDB version 'v{version}' and can only be loaded "
+            f"with that version of DuckDB. (this version of DuckDB is 'v{other}')")
+    assert want in run.stderr, run.stderr
