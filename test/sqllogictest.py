@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Run DuckDB-dialect sqllogictest files (.test) through the stock DuckDB Python wheel.
 
+(Over 600 lines: parser, value rendering, runner and its self-test in one file, so that it runs as a plain
+script with nothing but the wheel installed.)
+
     python test/sqllogictest.py --extension build/v2.0.1/vgi.duckdb_extension \
         [--setting name=value ...] test/sql/*.test
     python test/sqllogictest.py --selftest

@@ -6,6 +6,10 @@
 //! Its state is a few bytes per batch, so it needs no store entries: each
 //! batch's partial sums are its state id, and the total is the one finalize
 //! state id.
+//!
+//! (Over 600 lines with its unit tests, a third of the file: the exact
+//! integer sums are checked here for every type and overflow edge, with
+//! proptest, next to the code they check.)
 
 use std::sync::Arc;
 

@@ -11,15 +11,14 @@
 //! A root that is moved or removed while the store is open is not followed
 //! by path: the store keeps to the directory it vetted. Moved, that
 //! directory goes on working where it now is. Removed (by a temp cleaner,
-//! say), nothing can be created in it any more, so writes fail: with
-//! [`Error::UnsafeRoot`] saying that the root was removed while the store was
-//! open (or, racing the removal, with the `NotFound` error of the write).
-//! Reads find nothing. Whatever was created at the same path meanwhile, by
-//! a cleaner or by another user, is never written into, and an open store
-//! never creates its root again. Opening a store vets the path anew, as
-//! [`BufferingStore::open`](super::BufferingStore::open) does (and as each
-//! subprocess worker does when it starts): it refuses a root owned by
-//! another user or open to others.
+//! say), nothing can be created in it any more, so the writes of the
+//! executions that were open in it fail, with [`Error::UnsafeRoot`] saying
+//! that the root was removed while the store was open: they lost state, and
+//! must not go on with part of it. Once none is left, the store vets the
+//! path anew, as [`BufferingStore::open`](super::BufferingStore::open) does
+//! (see `BufferingStore::dir`): it makes a missing root again (mode 0700)
+//! and refuses one that another user made or opened to others, which is
+//! never written into.
 //!
 //! [`root::open_root`]: super::root::open_root
 
