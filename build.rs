@@ -8,7 +8,7 @@
 //! change here can trigger a DuckDB rebuild.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The release built when `VGI_DUCKDB_VERSION` is not set (the Makefile always sets it).
 const DEFAULT_DUCKDB_VERSION: &str = "2.0.1";
@@ -44,6 +44,28 @@ const INCLUDE_DIRS: &[&str] = &[
     "third_party/utf8proc/include",
     "third_party/yyjson/include",
 ];
+
+/// The C++ shim's sources and headers (`.cpp`, `.hpp`, `.h`) in `dir` and its
+/// subfolders, in a stable order.
+fn shim_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("dir entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            files.extend(shim_files(&path));
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("cpp" | "hpp" | "h")
+        ) {
+            files.push(path);
+        }
+    }
+    files
+}
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(vgi_skip_bridge)");
@@ -82,15 +104,13 @@ fn main() {
         .flag_if_supported("-fvisibility-inlines-hidden")
         .warnings(false)
         .opt_level(2);
-    for entry in std::fs::read_dir(&shim_dir).expect("src/bridge/cpp") {
-        let path = entry.expect("dir entry").path();
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("cpp") => {
-                println!("cargo:rerun-if-changed={}", path.display());
-                build.file(&path);
-            }
-            Some("hpp") | Some("h") => println!("cargo:rerun-if-changed={}", path.display()),
-            _ => {}
+    // The folder too, so that a file added to it is compiled.
+    println!("cargo:rerun-if-changed={}", shim_dir.display());
+    for path in shim_files(&shim_dir) {
+        // Every file of the shim, headers too: a change to any rebuilds it.
+        println!("cargo:rerun-if-changed={}", path.display());
+        if path.extension().and_then(|e| e.to_str()) == Some("cpp") {
+            build.file(&path);
         }
     }
     build.compile("vgi_bridge");

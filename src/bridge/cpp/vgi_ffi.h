@@ -11,10 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <string>
-
-#include "duckdb/common/vector.hpp"
-
 #include "duckdb/common/arrow/arrow.hpp"
 
 extern "C" {
@@ -132,25 +128,3 @@ struct VgiApi {
 // "C-unwind" ABI).
 void vgi_bridge_init(void *extension_loader, const VgiApi *api, VgiRegistry *registry, const char *load_error);
 }
-
-namespace vgi {
-//! The Rust side, set by vgi_bridge_init.
-const VgiApi &Api();
-
-//! One database's Rust registry: the functions registered in it and the
-//! store info hold it, and the last of them (when the database closes)
-//! frees it. Nothing of it is shared with another database.
-struct RegistryHandle {
-	explicit RegistryHandle(VgiRegistry *registry_p) : registry(registry_p) {
-	}
-	~RegistryHandle() {
-		Api().registry_free(registry);
-	}
-	RegistryHandle(const RegistryHandle &) = delete;
-	RegistryHandle &operator=(const RegistryHandle &) = delete;
-
-	VgiRegistry *registry;
-	//! The names of the settings registered for it, read at bind.
-	duckdb::vector<std::string> setting_names;
-};
-} // namespace vgi

@@ -2,7 +2,7 @@
 // unit tests (src/bridge/ffi.rs). Nothing else calls them.
 #include "duckdb.hpp"
 
-#include "vgi_batch_builder.hpp"
+#include "arrow/vgi_batch_builder.hpp"
 
 namespace vgi {
 

@@ -1,6 +1,6 @@
-#include "vgi_batch_builder.hpp"
+#include "arrow/vgi_batch_builder.hpp"
 
-#include "vgi_arrow.hpp"
+#include "arrow/vgi_arrow.hpp"
 
 namespace vgi {
 

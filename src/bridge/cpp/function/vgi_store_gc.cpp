@@ -6,8 +6,9 @@
 #include "duckdb/main/extension/extension_loader.hpp"
 #include "duckdb/parser/parsed_data/create_table_function_info.hpp"
 
-#include "vgi_operator.hpp"
-#include "vgi_store_gc.hpp"
+#include "arrow/vgi_arrow.hpp"
+#include "function/vgi_store_gc.hpp"
+#include "vgi_api.hpp"
 
 namespace vgi {
 

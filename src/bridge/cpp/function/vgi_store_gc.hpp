@@ -2,7 +2,7 @@
 #pragma once
 
 #include "duckdb.hpp"
-#include "vgi_ffi.h"
+#include "vgi_registry_handle.hpp"
 
 namespace duckdb {
 class ExtensionLoader;

@@ -9,8 +9,8 @@
 #include "duckdb/planner/operator/logical_filter.hpp"
 #include "duckdb/planner/operator/logical_order.hpp"
 
-#include "vgi_operator.hpp"
-#include "vgi_pushdown.hpp"
+#include "operator/logical_vgi_buffering.hpp"
+#include "optimizer/vgi_projection_pushdown.hpp"
 
 namespace vgi {
 
