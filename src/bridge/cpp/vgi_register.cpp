@@ -19,7 +19,7 @@ extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, VgiRe
 	vgi::SetApi(api);
 	// Owned from here on: freed with the last function of this database, or
 	// right away when loading fails.
-	auto handle = make_shared_ptr<vgi::RegistryHandle>(registry);
+	auto handle = make_shared_ptr<vgi::VgiRegistryHandle>(registry);
 	if (load_error) {
 		throw IOException("vgi: %s", load_error);
 	}

@@ -10,14 +10,14 @@ namespace vgi {
 //! One database's Rust registry: the functions registered in it and the
 //! store info hold it, and the last of them (when the database closes)
 //! frees it. Nothing of it is shared with another database.
-struct RegistryHandle {
-	explicit RegistryHandle(VgiRegistry *registry_p) : registry(registry_p) {
+struct VgiRegistryHandle {
+	explicit VgiRegistryHandle(VgiRegistry *registry_p) : registry(registry_p) {
 	}
-	~RegistryHandle() {
+	~VgiRegistryHandle() {
 		Api().registry_free(registry);
 	}
-	RegistryHandle(const RegistryHandle &) = delete;
-	RegistryHandle &operator=(const RegistryHandle &) = delete;
+	VgiRegistryHandle(const VgiRegistryHandle &) = delete;
+	VgiRegistryHandle &operator=(const VgiRegistryHandle &) = delete;
 
 	VgiRegistry *registry;
 	//! The names of the settings registered for it, read at bind.

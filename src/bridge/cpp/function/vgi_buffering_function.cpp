@@ -6,7 +6,7 @@
 #include "duckdb/storage/buffer_manager.hpp"
 
 #include "arrow/vgi_arrow.hpp"
-#include "function/vgi_bound_call.hpp"
+#include "function/vgi_bind_data.hpp"
 #include "operator/logical_vgi_buffering.hpp"
 #include "vgi_api.hpp"
 
@@ -21,14 +21,14 @@ struct Parameter {
 	bool has_default;
 };
 
-struct FunctionInfo : public TableFunctionInfo {
-	FunctionInfo(shared_ptr<RegistryHandle> registry_p, const VgiFunction *function_p, string name_p, uint32_t flags_p,
-	             vector<Parameter> parameters_p)
+struct VgiFunctionInfo : public TableFunctionInfo {
+	VgiFunctionInfo(shared_ptr<VgiRegistryHandle> registry_p, const VgiFunction *function_p, string name_p,
+	                uint32_t flags_p, vector<Parameter> parameters_p)
 	    : registry(std::move(registry_p)), function(function_p), name(std::move(name_p)), flags(flags_p),
 	      parameters(std::move(parameters_p)) {
 	}
 	//! The registry `function` belongs to (this database's).
-	shared_ptr<RegistryHandle> registry;
+	shared_ptr<VgiRegistryHandle> registry;
 	const VgiFunction *function;
 	string name;
 	uint32_t flags;
@@ -39,15 +39,15 @@ static vector<Parameter> ReadParameters(DatabaseInstance &db, const VgiFunction 
 	ArrowSchemaWrapper schema;
 	ArrowArrayWrapper defaults;
 	char *error = nullptr;
-	if (Api().fn_param_schema(fn, &schema.arrow_schema, &defaults.arrow_array, &error) != 0) {
+	if (Api().function_param_schema(fn, &schema.arrow_schema, &defaults.arrow_array, &error) != 0) {
 		ThrowRustError(name, "describe", error);
 	}
 	auto declared = ImportRow(db, schema, defaults);
 	vector<Parameter> parameters;
-	for (idx_t i = 0; i < Api().fn_param_count(fn); i++) {
+	for (idx_t i = 0; i < Api().function_param_count(fn); i++) {
 		Parameter param;
-		param.name = ToString(Api().fn_param_name(fn, i));
-		param.kind = Api().fn_param_kind(fn, i);
+		param.name = ToString(Api().function_param_name(fn, i));
+		param.kind = Api().function_param_kind(fn, i);
 		param.type = param.kind == VGI_PARAM_TABLE ? LogicalType(LogicalType::TABLE) : declared.types[i];
 		param.default_value = declared.values[i];
 		param.has_default = !param.default_value.IsNull();
@@ -57,7 +57,7 @@ static vector<Parameter> ReadParameters(DatabaseInstance &db, const VgiFunction 
 }
 
 //! Collects the constant arguments of a call, one value per non-TABLE parameter.
-static void CollectArguments(const FunctionInfo &info, TableFunctionBindInput &input, vector<LogicalType> &types,
+static void CollectArguments(const VgiFunctionInfo &info, TableFunctionBindInput &input, vector<LogicalType> &types,
                              vector<string> &names, vector<Value> &values) {
 	idx_t position = 0;
 	for (auto &param : info.parameters) {
@@ -114,7 +114,7 @@ static bool IsCorrelated(LogicalOperator &op) {
 
 static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFunctionBindInput &input,
                                                  TableIndex bind_index, vector<Identifier> &return_names) {
-	auto &info = input.info->Cast<FunctionInfo>();
+	auto &info = input.info->Cast<VgiFunctionInfo>();
 	if (!input.input_plan || !*input.input_plan) {
 		throw BinderException("%s: requires a subquery as its TABLE argument, e.g. %s((SELECT * FROM t))",
 		                      info.name, info.name);
@@ -162,12 +162,12 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 
 	auto output_schema = make_uniq<ArrowSchemaWrapper>();
 	char *error = nullptr;
-	uint32_t flags = Settings::Get<EnableExternalAccessSetting>(context) ? 0 : VGI_EXEC_NO_EXTERNAL_ACCESS;
+	uint32_t flags = Settings::Get<EnableExternalAccessSetting>(context) ? 0 : VGI_EXECUTION_NO_EXTERNAL_ACCESS;
 	// Rust moves the five structs out (leaving them released) on every path.
-	auto bind = Api().bind(info.function, flags, &input_schema.arrow_schema, &args_schema.arrow_schema,
+	auto bound_call = Api().function_bind(info.function, flags, &input_schema.arrow_schema, &args_schema.arrow_schema,
 	                       &args.arrow_array, &settings_schema.arrow_schema, &settings.arrow_array,
 	                       &output_schema->arrow_schema, &error);
-	if (!bind) {
+	if (!bound_call) {
 		string message = error ? string(error) : string("unknown error");
 		Api().error_free(error);
 		throw BinderException("%s: %s", info.name, message);
@@ -176,18 +176,18 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 	try {
 		output = ImportSchema(context, output_schema->arrow_schema);
 	} catch (...) {
-		Api().bind_free(bind);
+		Api().bound_call_free(bound_call);
 		throw;
 	}
 	if (output.types.empty()) {
-		Api().bind_free(bind);
+		Api().bound_call_free(bound_call);
 		throw BinderException("%s: on_bind returned a schema with no columns", info.name);
 	}
 	// Column aliases, f((...)) AS q(a, b), rename the leading columns; DuckDB
 	// applies them itself only to table functions without bind_operator.
 	auto &aliases = input.ref.column_name_alias;
 	if (aliases.size() > output.names.size()) {
-		Api().bind_free(bind);
+		Api().bound_call_free(bound_call);
 		throw BinderException("%s: %d column aliases given, but the function returns %d columns", info.name,
 		                      aliases.size(), output.names.size());
 	}
@@ -198,13 +198,13 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 	try {
 		types = RestoredTypes(context, output_schema->arrow_schema, output, input.input_table_types, input_names);
 	} catch (...) {
-		Api().bind_free(bind);
+		Api().bound_call_free(bound_call);
 		throw;
 	}
-	auto call = make_shared_ptr<BoundCall>(info.function, info.name, info.flags, bind, std::move(output_schema),
-	                                       std::move(output), std::move(types));
+	auto bind_data = make_shared_ptr<VgiBindData>(info.function, info.name, info.flags, bound_call,
+	                                              std::move(output_schema), std::move(output), std::move(types));
 
-	auto op = make_uniq<LogicalVgiBuffering>(bind_index, std::move(call));
+	auto op = make_uniq<LogicalVgiBuffering>(bind_index, std::move(bind_data));
 	auto child = std::move(*input.input_plan);
 	child->ResolveOperatorTypes();
 	auto bindings = child->GetColumnBindings();
@@ -215,10 +215,10 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 	return std::move(op);
 }
 
-TableFunction MakeBufferingFunction(DatabaseInstance &db, const shared_ptr<RegistryHandle> &registry,
+TableFunction MakeBufferingFunction(DatabaseInstance &db, const shared_ptr<VgiRegistryHandle> &registry,
                                     const VgiFunction *fn, FunctionDescription &description) {
-	auto name = ToString(Api().fn_name(fn));
-	auto flags = Api().fn_flags(fn);
+	auto name = ToString(Api().function_name(fn));
+	auto flags = Api().function_flags(fn);
 	auto parameters = ReadParameters(db, fn, name);
 
 	FunctionSignature signature;
@@ -241,11 +241,11 @@ TableFunction MakeBufferingFunction(DatabaseInstance &db, const shared_ptr<Regis
 	}
 	TableFunction function(Identifier(name), signature, nullptr, nullptr);
 	function.bind_operator = BindBuffering;
-	function.function_info = make_shared_ptr<FunctionInfo>(registry, fn, name, flags, std::move(parameters));
+	function.function_info = make_shared_ptr<VgiFunctionInfo>(registry, fn, name, flags, std::move(parameters));
 
-	description.description = ToString(Api().fn_description(fn));
-	for (idx_t i = 0; i < Api().fn_example_count(fn); i++) {
-		description.examples.push_back(ToString(Api().fn_example(fn, i)));
+	description.description = ToString(Api().function_description(fn));
+	for (idx_t i = 0; i < Api().function_example_count(fn); i++) {
+		description.examples.push_back(ToString(Api().function_example(fn, i)));
 	}
 	return function;
 }

@@ -14,7 +14,7 @@ using namespace duckdb;
 
 //! The table function of `fn` (a function of `registry`); its description
 //! (parameters, documentation, examples) goes into `description`.
-TableFunction MakeBufferingFunction(DatabaseInstance &db, const shared_ptr<RegistryHandle> &registry,
+TableFunction MakeBufferingFunction(DatabaseInstance &db, const shared_ptr<VgiRegistryHandle> &registry,
                                     const VgiFunction *fn, FunctionDescription &description);
 
 } // namespace vgi

@@ -28,7 +28,7 @@ static void CheckWorkerCommand(ClientContext &context, SetScope scope, Value &pa
 }
 
 //! Registers the extension's settings with their types and defaults.
-void RegisterSettings(DatabaseInstance &db, RegistryHandle &handle) {
+void RegisterSettings(DatabaseInstance &db, VgiRegistryHandle &handle) {
 	auto registry = handle.registry;
 	ArrowSchemaWrapper schema;
 	ArrowArrayWrapper defaults;

@@ -12,6 +12,6 @@ using namespace duckdb;
 //! Registers the registry's settings with their types and defaults (the
 //! first extension on this bridge to declare one wins) and records their
 //! names in `handle` for bind.
-void RegisterSettings(DatabaseInstance &db, RegistryHandle &handle);
+void RegisterSettings(DatabaseInstance &db, VgiRegistryHandle &handle);
 
 } // namespace vgi

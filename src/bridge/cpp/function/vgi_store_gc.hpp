@@ -9,5 +9,5 @@ class ExtensionLoader;
 }
 
 namespace vgi {
-void RegisterStoreGc(duckdb::ExtensionLoader &loader, duckdb::shared_ptr<RegistryHandle> registry);
+void RegisterStoreGc(duckdb::ExtensionLoader &loader, duckdb::shared_ptr<VgiRegistryHandle> registry);
 } // namespace vgi

@@ -9,8 +9,8 @@
 
 namespace vgi {
 
-LogicalVgiBuffering::LogicalVgiBuffering(TableIndex table_index_p, shared_ptr<BoundCall> call_p)
-    : table_index(table_index_p), call(std::move(call_p)) {
+LogicalVgiBuffering::LogicalVgiBuffering(TableIndex table_index_p, shared_ptr<VgiBindData> bind_data_p)
+    : table_index(table_index_p), bind_data(std::move(bind_data_p)) {
 }
 
 void LogicalVgiBuffering::SetProjection(vector<idx_t> columns) {
@@ -23,7 +23,7 @@ vector<idx_t> LogicalVgiBuffering::OutputColumns() const {
 		return projection;
 	}
 	vector<idx_t> all;
-	for (idx_t i = 0; i < call->types.size(); i++) {
+	for (idx_t i = 0; i < bind_data->types.size(); i++) {
 		all.push_back(i);
 	}
 	return all;
@@ -44,12 +44,12 @@ vector<TableIndex> LogicalVgiBuffering::GetTableIndex() const {
 void LogicalVgiBuffering::ResolveTypes() {
 	types.clear();
 	for (auto column : OutputColumns()) {
-		types.push_back(call->types[column]);
+		types.push_back(bind_data->types[column]);
 	}
 }
 
 string LogicalVgiBuffering::GetName() const {
-	return call->name;
+	return bind_data->name;
 }
 
 string LogicalVgiBuffering::GetExtensionName() const {
@@ -58,14 +58,14 @@ string LogicalVgiBuffering::GetExtensionName() const {
 
 void LogicalVgiBuffering::Serialize(Serializer &serializer) const {
 	LogicalExtensionOperator::Serialize(serializer);
-	serializer.WriteProperty<uint64_t>(201, "call_id", CallIds().Add(call));
+	serializer.WriteProperty<uint64_t>(201, "call_id", BindDataIds().Add(bind_data));
 	serializer.WriteProperty<idx_t>(202, "table_index", table_index.index);
 	serializer.WriteProperty(203, "projection", projection);
 	serializer.WriteProperty(204, "expressions", expressions);
 }
 
 unique_ptr<LogicalOperator> LogicalVgiBuffering::Copy(ClientContext &context) const {
-	auto copy = make_uniq<LogicalVgiBuffering>(table_index, call);
+	auto copy = make_uniq<LogicalVgiBuffering>(table_index, bind_data);
 	copy->projection = projection;
 	for (auto &expr : expressions) {
 		copy->expressions.push_back(expr->Copy());
@@ -86,12 +86,12 @@ PhysicalOperator &LogicalVgiBuffering::CreatePlan(ClientContext &context, Physic
 	vector<idx_t> input_columns;
 	for (auto &expr : expressions) {
 		if (expr->GetExpressionClass() != ExpressionClass::BOUND_REF) {
-			throw InternalException("%s: input column was not resolved", call->name);
+			throw InternalException("%s: input column was not resolved", bind_data->name);
 		}
 		input_columns.push_back(expr->Cast<BoundReferenceExpression>().Index());
 	}
-	auto number_batches = call->HasFlag(VGI_REQUIRES_INPUT_BATCH_INDEX) && !child.AllSourcesSupportBatchIndex();
-	auto &op = planner.Make<PhysicalVgiBuffering>(types, estimated_cardinality, call, std::move(input_columns),
+	auto number_batches = bind_data->HasFlag(VGI_REQUIRES_INPUT_BATCH_INDEX) && !child.AllSourcesSupportBatchIndex();
+	auto &op = planner.Make<PhysicalVgiBuffering>(types, estimated_cardinality, bind_data, std::move(input_columns),
 	                                              number_batches, projection);
 	op.children.push_back(child);
 	return op;

@@ -5,7 +5,7 @@
 #include "duckdb.hpp"
 #include "duckdb/planner/operator/logical_extension_operator.hpp"
 
-#include "function/vgi_bound_call.hpp"
+#include "function/vgi_bind_data.hpp"
 
 namespace vgi {
 
@@ -13,10 +13,10 @@ using namespace duckdb;
 
 class LogicalVgiBuffering : public LogicalExtensionOperator {
 public:
-	LogicalVgiBuffering(TableIndex table_index, shared_ptr<BoundCall> call);
+	LogicalVgiBuffering(TableIndex table_index, shared_ptr<VgiBindData> bind_data);
 
 	TableIndex table_index;
-	shared_ptr<BoundCall> call;
+	shared_ptr<VgiBindData> bind_data;
 	//! The output columns the query reads (indexes into the bound output);
 	//! empty until projection pushdown narrows it: then all are produced.
 	vector<idx_t> projection;

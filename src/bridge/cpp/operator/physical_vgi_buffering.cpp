@@ -3,9 +3,9 @@
 namespace vgi {
 
 PhysicalVgiBuffering::PhysicalVgiBuffering(PhysicalPlan &plan, vector<LogicalType> types, idx_t cardinality,
-                                           shared_ptr<BoundCall> call_p, vector<idx_t> input_columns_p,
+                                           shared_ptr<VgiBindData> bind_data_p, vector<idx_t> input_columns_p,
                                            bool number_batches_p, vector<idx_t> projection_p)
-    : PhysicalOperator(plan, TYPE, std::move(types), cardinality), call(std::move(call_p)),
+    : PhysicalOperator(plan, TYPE, std::move(types), cardinality), bind_data(std::move(bind_data_p)),
       input_columns(std::move(input_columns_p)), number_batches(number_batches_p),
       projection(std::move(projection_p)) {
 }
@@ -14,11 +14,11 @@ InsertionOrderPreservingMap<string> PhysicalVgiBuffering::ParamsToString() const
 	InsertionOrderPreservingMap<string> result;
 	// EXPLAIN titles the operator by GetName(); EXPLAIN ANALYZE's profiler
 	// by its type (EXTENSION), so the name goes here too.
-	result["Function"] = call->name;
+	result["Function"] = bind_data->name;
 	if (!projection.empty()) {
 		vector<string> names;
 		for (auto column : projection) {
-			names.push_back(call->output.names[column]);
+			names.push_back(bind_data->output.names[column]);
 		}
 		result["Projected Columns"] = StringUtil::Join(names, ", ");
 	}

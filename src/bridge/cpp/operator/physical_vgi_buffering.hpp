@@ -6,8 +6,8 @@
 #include "duckdb.hpp"
 #include "duckdb/execution/physical_operator.hpp"
 
-#include "function/vgi_bound_call.hpp"
-#include "operator/vgi_execution.hpp"
+#include "function/vgi_bind_data.hpp"
+#include "operator/vgi_execution_handle.hpp"
 
 namespace vgi {
 
@@ -21,10 +21,10 @@ public:
 	static constexpr const PhysicalOperatorType TYPE = PhysicalOperatorType::EXTENSION;
 
 	PhysicalVgiBuffering(PhysicalPlan &plan, vector<LogicalType> types, idx_t cardinality,
-	                     shared_ptr<BoundCall> call_p, vector<idx_t> input_columns_p, bool number_batches_p,
+	                     shared_ptr<VgiBindData> bind_data_p, vector<idx_t> input_columns_p, bool number_batches_p,
 	                     vector<idx_t> projection_p);
 
-	shared_ptr<BoundCall> call;
+	shared_ptr<VgiBindData> bind_data;
 	//! Where each input column of the function sits in the child's chunks.
 	vector<idx_t> input_columns;
 	//! The function needs batch indexes but the input's sources cannot supply
@@ -34,14 +34,14 @@ public:
 	vector<idx_t> projection;
 
 	bool UsesBatchIndex() const {
-		return call->HasFlag(VGI_REQUIRES_INPUT_BATCH_INDEX) && !number_batches;
+		return bind_data->HasFlag(VGI_REQUIRES_INPUT_BATCH_INDEX) && !number_batches;
 	}
 	bool SinksInOrder() const {
-		return call->HasFlag(VGI_SINK_ORDER_DEPENDENT) || number_batches;
+		return bind_data->HasFlag(VGI_SINK_ORDER_DEPENDENT) || number_batches;
 	}
 
 	string GetName() const override {
-		return call->name;
+		return bind_data->name;
 	}
 	InsertionOrderPreservingMap<string> ParamsToString() const override;
 
@@ -71,10 +71,10 @@ public:
 		return true;
 	}
 	bool ParallelSource() const override {
-		return !call->HasFlag(VGI_SOURCE_ORDER_DEPENDENT);
+		return !bind_data->HasFlag(VGI_SOURCE_ORDER_DEPENDENT);
 	}
 	OrderPreservationType SourceOrder() const override {
-		return call->HasFlag(VGI_SOURCE_ORDER_DEPENDENT) ? OrderPreservationType::FIXED_ORDER
+		return bind_data->HasFlag(VGI_SOURCE_ORDER_DEPENDENT) ? OrderPreservationType::FIXED_ORDER
 		                                                 : OrderPreservationType::NO_ORDER;
 	}
 	unique_ptr<GlobalSourceState> GetGlobalSourceState(ClientContext &context) const override;
@@ -89,9 +89,9 @@ protected:
 //! The sink's global state; the source reads its execution and finalize count.
 class VgiGlobalSinkState : public GlobalSinkState {
 public:
-	explicit VgiGlobalSinkState(shared_ptr<Execution> execution_p) : execution(std::move(execution_p)) {
+	explicit VgiGlobalSinkState(shared_ptr<VgiExecutionHandle> execution_p) : execution(std::move(execution_p)) {
 	}
-	shared_ptr<Execution> execution;
+	shared_ptr<VgiExecutionHandle> execution;
 	idx_t finalize_count = 0;
 	idx_t batch_rows = 1;
 	//! The next batch number, when the operator numbers batches itself.

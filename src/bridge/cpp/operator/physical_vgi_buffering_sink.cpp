@@ -44,23 +44,23 @@ static idx_t ProcessBatchRows(ClientContext &context, const string &function) {
 }
 
 unique_ptr<GlobalSinkState> PhysicalVgiBuffering::GetGlobalSinkState(ClientContext &context) const {
-	auto batch_rows = ProcessBatchRows(context, call->name);
+	auto batch_rows = ProcessBatchRows(context, bind_data->name);
 	char *error = nullptr;
 	uint32_t flags = 0;
-	if (Logger::Get(context).ShouldLog(Execution::LOG_TYPE, LogLevel::LOG_DEBUG)) {
-		flags |= VGI_EXEC_DEBUG_LOGS;
+	if (Logger::Get(context).ShouldLog(VgiExecutionHandle::LOG_TYPE, LogLevel::LOG_DEBUG)) {
+		flags |= VGI_EXECUTION_DEBUG_LOGS;
 	}
 	if (!Settings::Get<EnableExternalAccessSetting>(context)) {
-		flags |= VGI_EXEC_NO_EXTERNAL_ACCESS;
+		flags |= VGI_EXECUTION_NO_EXTERNAL_ACCESS;
 	}
-	auto exec = Api().exec_start(call->bind, flags, &context, IsInterrupted,
+	auto started = Api().bound_call_start(bind_data->bound_call, flags, &context, IsInterrupted,
 	                             projection.empty() ? nullptr : projection.data(), projection.size(), &error);
-	if (!exec) {
-		ThrowRustError(call->name, "init", error);
+	if (!started) {
+		ThrowRustError(bind_data->name, "init", error);
 	}
-	auto execution = make_shared_ptr<Execution>(exec);
+	auto execution = make_shared_ptr<VgiExecutionHandle>(started);
 	// Keyed per library: each extension built on this bridge has its own class.
-	context.registered_state->GetOrCreate<QueryExecutions>(OperatorExtensionName() + "/executions")->Add(execution);
+	context.registered_state->GetOrCreate<VgiQueryExecutions>(OperatorExtensionName() + "/executions")->Add(execution);
 	auto state = make_uniq<VgiGlobalSinkState>(std::move(execution));
 	state->batch_rows = batch_rows;
 	return std::move(state);
@@ -80,10 +80,10 @@ void PhysicalVgiBuffering::Flush(ExecutionContext &context, VgiGlobalSinkState &
 	lstate.batch->Finish(array.arrow_array);
 	auto batch_index = number_batches ? gstate.next_batch++ : lstate.batch_index;
 	char *error = nullptr;
-	auto status = Api().exec_process(gstate.execution->Get(), &array.arrow_array, batch_index, &error);
+	auto status = Api().execution_process(gstate.execution->Get(), &array.arrow_array, batch_index, &error);
 	gstate.execution->DrainLogs(context.client);
 	if (status != 0) {
-		ThrowPhaseError(context.client, call->name, "process", error);
+		ThrowPhaseError(context.client, bind_data->name, "process", error);
 	}
 }
 
@@ -133,10 +133,10 @@ SinkFinalizeType PhysicalVgiBuffering::Finalize(Pipeline &pipeline, Event &event
 	auto &gstate = input.global_state.Cast<VgiGlobalSinkState>();
 	char *error = nullptr;
 	size_t count = 0;
-	auto status = Api().exec_combine(gstate.execution->Get(), &count, &error);
+	auto status = Api().execution_combine(gstate.execution->Get(), &count, &error);
 	gstate.execution->DrainLogs(context);
 	if (status != 0) {
-		ThrowPhaseError(context, call->name, "combine", error);
+		ThrowPhaseError(context, bind_data->name, "combine", error);
 	}
 	gstate.finalize_count = count;
 	return SinkFinalizeType::READY;

@@ -46,12 +46,12 @@ public:
 };
 
 //! The produced columns (all, or the projected ones).
-static vector<idx_t> ProducedColumns(const BoundCall &call, const vector<idx_t> &projection) {
+static vector<idx_t> ProducedColumns(const VgiBindData &bind_data, const vector<idx_t> &projection) {
 	if (!projection.empty()) {
 		return projection;
 	}
 	vector<idx_t> all;
-	for (idx_t i = 0; i < call.types.size(); i++) {
+	for (idx_t i = 0; i < bind_data.types.size(); i++) {
 		all.push_back(i);
 	}
 	return all;
@@ -59,29 +59,29 @@ static vector<idx_t> ProducedColumns(const BoundCall &call, const vector<idx_t> 
 
 //! Emits the reader's next rows into `chunk`; columns of a restored type
 //! are emitted as imported, then cast.
-static void EmitRows(ClientContext &context, const BoundCall &call, const vector<idx_t> &projection,
+static void EmitRows(ClientContext &context, const VgiBindData &bind_data, const vector<idx_t> &projection,
                      VgiLocalSourceState &lstate, DataChunk &chunk) {
-	auto columns = ProducedColumns(call, projection);
+	auto columns = ProducedColumns(bind_data, projection);
 	bool restored = false;
 	for (auto column : columns) {
-		restored = restored || call.IsRestored(column);
+		restored = restored || bind_data.IsRestored(column);
 	}
 	if (!restored) {
-		lstate.reader->Emit(call.output, chunk, projection);
+		lstate.reader->Emit(bind_data.output, chunk, projection);
 		return;
 	}
 	if (lstate.imported.ColumnCount() == 0) {
 		vector<LogicalType> types;
 		for (auto column : columns) {
-			types.push_back(call.output.types[column]);
+			types.push_back(bind_data.output.types[column]);
 		}
 		lstate.imported.Initialize(context, types);
 	}
-	lstate.reader->Emit(call.output, lstate.imported, projection);
+	lstate.reader->Emit(bind_data.output, lstate.imported, projection);
 	auto count = lstate.imported.size();
 	chunk.Reset();
 	for (idx_t i = 0; i < columns.size(); i++) {
-		if (call.IsRestored(columns[i])) {
+		if (bind_data.IsRestored(columns[i])) {
 			VectorOperations::Cast(context, lstate.imported.data[i], chunk.data[i], count);
 		} else {
 			chunk.data[i].Reference(lstate.imported.data[i]);
@@ -107,7 +107,7 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 	auto &lstate = input.local_state.Cast<VgiLocalSourceState>();
 	while (true) {
 		if (lstate.reader && !lstate.reader->Finished()) {
-			EmitRows(context.client, *call, projection, lstate, chunk);
+			EmitRows(context.client, *bind_data, projection, lstate, chunk);
 			return SourceResultType::HAVE_MORE_OUTPUT;
 		}
 		lstate.reader.reset();
@@ -118,7 +118,7 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 			auto status = Api().producer_next(lstate.producer, &array.arrow_array, &error);
 			sink.execution->DrainLogs(context.client);
 			if (status < 0) {
-				ThrowPhaseError(context.client, call->name, "finalize", error);
+				ThrowPhaseError(context.client, bind_data->name, "finalize", error);
 			}
 			if (status == 0) {
 				lstate.Close();
@@ -132,10 +132,10 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 			chunk.SetCardinality(0);
 			return SourceResultType::FINISHED;
 		}
-		lstate.producer = Api().exec_finalize(sink.execution->Get(), index, &error);
+		lstate.producer = Api().execution_finalize(sink.execution->Get(), index, &error);
 		sink.execution->DrainLogs(context.client);
 		if (!lstate.producer) {
-			ThrowPhaseError(context.client, call->name, "finalize", error);
+			ThrowPhaseError(context.client, bind_data->name, "finalize", error);
 		}
 	}
 }

@@ -6,33 +6,33 @@
 
 namespace vgi {
 
-uint64_t BoundCallIds::Add(const shared_ptr<BoundCall> &call) {
+uint64_t VgiBindDataIds::Add(const shared_ptr<VgiBindData> &bind_data) {
 	lock_guard<mutex> guard(lock);
 	for (auto it = calls.begin(); it != calls.end();) {
 		it = it->second.expired() ? calls.erase(it) : std::next(it);
 	}
 	auto id = ++last_id;
-	calls[id] = call;
+	calls[id] = bind_data;
 	return id;
 }
 
-shared_ptr<BoundCall> BoundCallIds::Get(uint64_t id) {
+shared_ptr<VgiBindData> VgiBindDataIds::Get(uint64_t id) {
 	lock_guard<mutex> guard(lock);
 	auto entry = calls.find(id);
-	auto call = entry == calls.end() ? nullptr : entry->second.lock();
-	if (!call) {
+	auto bind_data = entry == calls.end() ? nullptr : entry->second.lock();
+	if (!bind_data) {
 		throw SerializationException("vgi: a buffering call can only be copied within the query that bound it");
 	}
-	return call;
+	return bind_data;
 }
 
-BoundCallIds &CallIds() {
-	static BoundCallIds ids;
+VgiBindDataIds &BindDataIds() {
+	static VgiBindDataIds ids;
 	return ids;
 }
 
 string OperatorExtensionName() {
-	return "vgi@" + to_string(reinterpret_cast<uintptr_t>(&CallIds()));
+	return "vgi@" + to_string(reinterpret_cast<uintptr_t>(&BindDataIds()));
 }
 
 //! DuckDB offers every statement that failed to bind to each operator
@@ -50,9 +50,9 @@ std::string VgiOperatorExtension::GetName() {
 }
 
 unique_ptr<LogicalExtensionOperator> VgiOperatorExtension::Deserialize(Deserializer &deserializer) {
-	auto call = CallIds().Get(deserializer.ReadProperty<uint64_t>(201, "call_id"));
+	auto bind_data = BindDataIds().Get(deserializer.ReadProperty<uint64_t>(201, "call_id"));
 	auto table_index = TableIndex(deserializer.ReadProperty<idx_t>(202, "table_index"));
-	auto result = make_uniq<LogicalVgiBuffering>(table_index, std::move(call));
+	auto result = make_uniq<LogicalVgiBuffering>(table_index, std::move(bind_data));
 	result->projection = deserializer.ReadProperty<vector<idx_t>>(203, "projection");
 	deserializer.ReadProperty(204, "expressions", result->expressions);
 	return std::move(result);

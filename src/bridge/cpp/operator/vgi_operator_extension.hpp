@@ -5,30 +5,30 @@
 #include "duckdb.hpp"
 #include "duckdb/planner/operator_extension.hpp"
 
-#include "function/vgi_bound_call.hpp"
+#include "function/vgi_bind_data.hpp"
 
 namespace vgi {
 
 using namespace duckdb;
 
-//! Bound calls by id, for plan copies within this process.
-class BoundCallIds {
+//! Bind data by id, for plan copies within this process.
+class VgiBindDataIds {
 public:
-	uint64_t Add(const shared_ptr<BoundCall> &call);
-	//! The call of `id`; throws when it is gone (or never was).
-	shared_ptr<BoundCall> Get(uint64_t id);
+	uint64_t Add(const shared_ptr<VgiBindData> &bind_data);
+	//! The bind data of `id`; throws when it is gone (or never was).
+	shared_ptr<VgiBindData> Get(uint64_t id);
 
 private:
 	mutex lock;
 	uint64_t last_id = 0;
-	unordered_map<uint64_t, weak_ptr<BoundCall>> calls;
+	unordered_map<uint64_t, weak_ptr<VgiBindData>> calls;
 };
 
-//! This library's call ids.
-BoundCallIds &CallIds();
+//! This library's bind data ids.
+VgiBindDataIds &BindDataIds();
 
 //! Unique per loaded library: every extension built on this bridge has its
-//! own operator class and its own call ids.
+//! own operator class and its own bind data ids.
 string OperatorExtensionName();
 
 class VgiOperatorExtension : public OperatorExtension {

@@ -2,13 +2,13 @@
 
 namespace vgi {
 
-void QueryExecutions::Add(shared_ptr<Execution> execution) {
+void VgiQueryExecutions::Add(shared_ptr<VgiExecutionHandle> execution) {
 	lock_guard<mutex> guard(lock);
 	executions.push_back(std::move(execution));
 }
 
-void QueryExecutions::QueryEnd(ClientContext &context) {
-	vector<shared_ptr<Execution>> ending;
+void VgiQueryExecutions::QueryEnd(ClientContext &context) {
+	vector<shared_ptr<VgiExecutionHandle>> ending;
 	{
 		lock_guard<mutex> guard(lock);
 		std::swap(ending, executions);

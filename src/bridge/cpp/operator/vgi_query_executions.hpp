@@ -4,7 +4,7 @@
 #include "duckdb.hpp"
 #include "duckdb/main/client_context_state.hpp"
 
-#include "operator/vgi_execution.hpp"
+#include "operator/vgi_execution_handle.hpp"
 
 namespace vgi {
 
@@ -12,14 +12,14 @@ using namespace duckdb;
 
 //! Ends every execution a query started when the query ends, whether it
 //! succeeded, failed or was interrupted.
-class QueryExecutions : public ClientContextState {
+class VgiQueryExecutions : public ClientContextState {
 public:
-	void Add(shared_ptr<Execution> execution);
+	void Add(shared_ptr<VgiExecutionHandle> execution);
 	void QueryEnd(ClientContext &context) override;
 
 private:
 	mutex lock;
-	vector<shared_ptr<Execution>> executions;
+	vector<shared_ptr<VgiExecutionHandle>> executions;
 };
 
 } // namespace vgi

@@ -90,7 +90,7 @@ static void TryPrune(LogicalVgiBuffering &call, const vector<reference<LogicalOp
 static void Visit(LogicalOperator &op, vector<reference<LogicalOperator>> &ancestors) {
 	if (op.type == LogicalOperatorType::LOGICAL_EXTENSION_OPERATOR) {
 		auto *call = dynamic_cast<LogicalVgiBuffering *>(&op);
-		if (call && call->call->HasFlag(VGI_PROJECTION_PUSHDOWN)) {
+		if (call && call->bind_data->HasFlag(VGI_PROJECTION_PUSHDOWN)) {
 			TryPrune(*call, ancestors);
 		}
 	}

@@ -1,18 +1,18 @@
-#include "function/vgi_bound_call.hpp"
+#include "function/vgi_bind_data.hpp"
 
 #include "vgi_api.hpp"
 
 namespace vgi {
 
-BoundCall::BoundCall(const VgiFunction *function_p, string name_p, uint32_t flags_p, VgiBind *bind_p,
+VgiBindData::VgiBindData(const VgiFunction *function_p, string name_p, uint32_t flags_p, VgiBoundCall *bound_call_p,
                      unique_ptr<ArrowSchemaWrapper> output_schema_p, ImportedSchema output_p,
                      vector<LogicalType> types_p)
-    : function(function_p), name(std::move(name_p)), flags(flags_p), bind(bind_p),
+    : function(function_p), name(std::move(name_p)), flags(flags_p), bound_call(bound_call_p),
       output_schema(std::move(output_schema_p)), output(std::move(output_p)), types(std::move(types_p)) {
 }
 
-BoundCall::~BoundCall() {
-	Api().bind_free(bind);
+VgiBindData::~VgiBindData() {
+	Api().bound_call_free(bound_call);
 }
 
 //! Whether two Arrow fields have the same type: format, children (with their

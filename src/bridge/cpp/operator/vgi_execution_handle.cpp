@@ -1,4 +1,4 @@
-#include "operator/vgi_execution.hpp"
+#include "operator/vgi_execution_handle.hpp"
 
 #include "duckdb/logging/logger.hpp"
 
@@ -6,17 +6,17 @@
 
 namespace vgi {
 
-void Execution::Finish() {
+void VgiExecutionHandle::Finish() {
 	lock_guard<mutex> guard(lock);
-	if (exec) {
-		Api().exec_end(exec);
-		exec = nullptr;
+	if (execution) {
+		Api().execution_end(execution);
+		execution = nullptr;
 	}
 }
 
-void Execution::DrainLogs(ClientContext &context) {
+void VgiExecutionHandle::DrainLogs(ClientContext &context) {
 	int level = 0;
-	while (char *line = Api().exec_next_log(exec, &level)) {
+	while (char *line = Api().execution_next_log(execution, &level)) {
 		Logger::Get(context).WriteLog(LOG_TYPE, level == 0 ? LogLevel::LOG_DEBUG : LogLevel::LOG_INFO, line);
 		Api().error_free(line);
 	}

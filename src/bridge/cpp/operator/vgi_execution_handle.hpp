@@ -9,22 +9,22 @@ namespace vgi {
 
 using namespace duckdb;
 
-//! Owns a VgiExec; Finish() removes its state from the store exactly once.
-class Execution {
+//! Owns a VgiExecution; Finish() removes its state from the store exactly once.
+class VgiExecutionHandle {
 public:
 	//! The DuckDB log type of the lines an execution records.
 	static constexpr const char *LOG_TYPE = "VGI";
 
-	explicit Execution(VgiExec *exec_p) : exec(exec_p) {
+	explicit VgiExecutionHandle(VgiExecution *execution_p) : execution(execution_p) {
 	}
-	~Execution() {
+	~VgiExecutionHandle() {
 		Finish();
 	}
-	Execution(const Execution &) = delete;
-	Execution &operator=(const Execution &) = delete;
+	VgiExecutionHandle(const VgiExecutionHandle &) = delete;
+	VgiExecutionHandle &operator=(const VgiExecutionHandle &) = delete;
 
-	VgiExec *Get() {
-		return exec;
+	VgiExecution *Get() {
+		return execution;
 	}
 	void Finish();
 	//! Hands the lines the execution queued to DuckDB's logger.
@@ -32,7 +32,7 @@ public:
 
 private:
 	mutex lock;
-	VgiExec *exec;
+	VgiExecution *execution;
 };
 
 } // namespace vgi

@@ -11,17 +11,18 @@ namespace vgi {
 using namespace duckdb;
 
 //! What binding one call produced; shared by the logical and physical plans.
-struct BoundCall {
-	BoundCall(const VgiFunction *function, string name, uint32_t flags, VgiBind *bind,
+struct VgiBindData {
+	VgiBindData(const VgiFunction *function, string name, uint32_t flags, VgiBoundCall *bound_call,
 	          unique_ptr<ArrowSchemaWrapper> output_schema, ImportedSchema output, vector<LogicalType> types);
-	~BoundCall();
-	BoundCall(const BoundCall &) = delete;
-	BoundCall &operator=(const BoundCall &) = delete;
+	~VgiBindData();
+	VgiBindData(const VgiBindData &) = delete;
+	VgiBindData &operator=(const VgiBindData &) = delete;
 
 	const VgiFunction *function;
 	string name;
 	uint32_t flags;
-	VgiBind *bind;
+	//! The Rust bound call, freed with this.
+	VgiBoundCall *bound_call;
 	//! The output schema Rust exported, kept alive beside its DuckDB import.
 	unique_ptr<ArrowSchemaWrapper> output_schema;
 	ImportedSchema output;
