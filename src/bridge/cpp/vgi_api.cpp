@@ -5,6 +5,16 @@ namespace vgi {
 //! The same table on every LOAD (Rust's static API of this library).
 static atomic<const VgiApi *> api {nullptr};
 
+string ApiMismatch(const VgiApi &api) {
+	if (api.version == VGI_FFI_VERSION && api.size == sizeof(VgiApi)) {
+		return string();
+	}
+	return StringUtil::Format("vgi: FFI mismatch: C++ shim built for version %llu (size %llu), Rust for version %llu "
+	                          "(size %llu)",
+	                          static_cast<uint64_t>(VGI_FFI_VERSION), static_cast<uint64_t>(sizeof(VgiApi)),
+	                          static_cast<uint64_t>(api.version), static_cast<uint64_t>(api.size));
+}
+
 const VgiApi &Api() {
 	return *api.load(std::memory_order_acquire);
 }

@@ -10,6 +10,11 @@ namespace vgi {
 
 using namespace duckdb;
 
+//! Empty when `api` has the version and size this shim was built for (its
+//! other fields are not read); otherwise the error that fails the LOAD,
+//! naming both.
+string ApiMismatch(const VgiApi &api);
+
 //! The Rust side, set by vgi_bridge_init.
 const VgiApi &Api();
 //! Sets the table Api() returns (the same one on every LOAD: Rust's static

@@ -7,6 +7,13 @@
 // `error_free`). Rust never unwinds into C++: panics are caught and
 // reported as errors.
 //
+// Version. Both halves are compiled from this tree, but separately (Rust by
+// cargo, this shim by build.rs), so the table carries the version and size
+// Rust built it with and vgi_bridge_init refuses, before anything else, a
+// table whose version or size differs from the shim's (the LOAD fails with
+// both named). Raise VGI_FFI_VERSION with any change to VgiApi or to a type
+// or flag it passes, here and in ffi.rs; a unit test checks that they agree.
+//
 // Naming. The types of this ABI have the same name on both sides: `VgiApi`,
 // `VgiStr`, and the opaque handles `Vgi<Rust type>`: VgiRegistry (Rust
 // `Registry`), VgiFunction (`RegisteredFunction`), VgiBoundCall
@@ -26,6 +33,9 @@
 #include <stdint.h>
 
 #include "duckdb/common/arrow/arrow.hpp"
+
+//! The version of this ABI (ffi.rs: `VGI_FFI_VERSION`).
+#define VGI_FFI_VERSION 1
 
 extern "C" {
 
@@ -66,6 +76,12 @@ enum VgiParamKind : uint32_t {
 //! The Rust functions the C++ side calls, handed over at load time (so the
 //! extension exports no symbol but its entry point).
 struct VgiApi {
+	// These two come first in every version, so that any table can be checked.
+	//! The VGI_FFI_VERSION Rust implements.
+	uint32_t version;
+	//! sizeof(VgiApi) on the Rust side.
+	size_t size;
+
 	// Registry: the functions one extension registers.
 	size_t (*registry_len)(const VgiRegistry *registry);
 	const VgiFunction *(*registry_get)(const VgiRegistry *registry, size_t index);
@@ -137,9 +153,11 @@ struct VgiApi {
 	void (*producer_free)(VgiProducer *producer);
 };
 
-// Implemented in C++: registers the registry's functions with DuckDB, which
-// owns the registry from then on (freed with registry_free, also when this
-// fails). Throws a DuckDB exception on failure (called through Rust's
+// Implemented in C++: checks `api`'s version and size, then registers the
+// registry's functions with DuckDB, which owns the registry from then on
+// (freed with registry_free, also when this fails; but for a table of another
+// version or size, of which nothing can be called: its registry is not
+// freed). Throws a DuckDB exception on failure (called through Rust's
 // "C-unwind" ABI).
 void vgi_bridge_init(void *extension_loader, const VgiApi *api, VgiRegistry *registry, const char *load_error);
 }

@@ -16,6 +16,12 @@
 extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, VgiRegistry *registry,
                                 const char *load_error) {
 	using namespace duckdb;
+	auto mismatch = vgi::ApiMismatch(*api);
+	if (!mismatch.empty()) {
+		// Nothing of a table of another layout can be called, registry_free
+		// neither: the registry is left as it is.
+		throw InvalidInputException(mismatch);
+	}
 	vgi::SetApi(api);
 	// Owned from here on: freed with the last function of this database, or
 	// right away when loading fails.
