@@ -93,16 +93,22 @@ fn main() {
 
     let shim_dir = PathBuf::from("src/bridge/cpp");
     let mut build = cc::Build::new();
+    build.cpp(true).std("c++17");
+    // DuckDB's headers as system headers: warnings inside them are not the
+    // shim's, the shim's own code is held to -Wall -Wextra -Werror below.
+    for dir in INCLUDE_DIRS {
+        build.flag("-isystem").flag(include.join(dir));
+    }
     build
-        .cpp(true)
-        .std("c++17")
-        .includes(INCLUDE_DIRS.iter().map(|d| include.join(d)))
         .include(&shim_dir)
         // The stock wheel is a release build: match its layout of DuckDB's classes.
         .define("NDEBUG", None)
         .flag_if_supported("-fvisibility=hidden")
         .flag_if_supported("-fvisibility-inlines-hidden")
-        .warnings(false)
+        // -Wall -Wextra -Werror.
+        .warnings(true)
+        .extra_warnings(true)
+        .warnings_into_errors(true)
         .opt_level(2);
     // The folder too, so that a file added to it is compiled.
     println!("cargo:rerun-if-changed={}", shim_dir.display());

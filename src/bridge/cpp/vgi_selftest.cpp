@@ -14,10 +14,10 @@ static ArrowArray GatherRows(ArrowBatchBuilder &builder, const vector<LogicalTyp
 	chunk.Initialize(Allocator::DefaultAllocator(), types);
 	for (idx_t i = 0; i < rows; i++) {
 		auto value = base + NumericCast<int64_t>(i);
-		chunk.SetValue(0, i, i == null_row ? Value(LogicalType::BIGINT) : Value::BIGINT(value));
-		chunk.SetValue(1, i, Value("row " + to_string(value)));
+		chunk.data[0].SetValue(i, i == null_row ? Value(LogicalType::BIGINT) : Value::BIGINT(value));
+		chunk.data[1].SetValue(i, Value("row " + to_string(value)));
 	}
-	chunk.SetCardinality(rows);
+	chunk.SetCardinalityUnsafe(rows);
 	builder.Append(chunk);
 	ArrowArray batch;
 	builder.Finish(batch);

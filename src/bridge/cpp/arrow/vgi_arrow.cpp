@@ -38,10 +38,10 @@ void ExportRow(ClientContext &context, const vector<LogicalType> &types, const v
 	if (!types.empty()) {
 		row.Initialize(Allocator::DefaultAllocator(), types);
 		for (idx_t i = 0; i < values.size(); i++) {
-			row.SetValue(i, 0, values[i]);
+			row.data[i].SetValue(0, values[i]);
 		}
 	}
-	row.SetCardinality(types.empty() ? 0 : 1);
+	row.SetCardinalityUnsafe(types.empty() ? 0 : 1);
 	ExportSchema(context, types, names, out_schema);
 	ExportChunk(context, row, out_array);
 	if (types.empty()) {
@@ -86,7 +86,7 @@ void ArrowBatchReader::Emit(const ImportedSchema &schema, DataChunk &out, const 
 	state->column_ids.assign(columns.begin(), columns.end());
 	auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, length - state->chunk_offset);
 	out.Reset();
-	out.SetCardinality(count);
+	out.SetCardinalityUnsafe(count);
 	if (count > 0) {
 		ArrowTableFunction::ArrowToDuckDB(*state, schema.table.GetColumns(), out);
 	}

@@ -162,7 +162,10 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 
 	auto output_schema = make_uniq<ArrowSchemaWrapper>();
 	char *error = nullptr;
-	uint32_t flags = Settings::Get<EnableExternalAccessSetting>(context) ? 0 : VGI_EXECUTION_NO_EXTERNAL_ACCESS;
+	uint32_t flags = 0;
+	if (!Settings::Get<EnableExternalAccessSetting>(context)) {
+		flags |= VGI_EXECUTION_NO_EXTERNAL_ACCESS;
+	}
 	// Rust moves the five structs out (leaving them released) on every path.
 	auto bound_call = Api().function_bind(info.function, flags, &input_schema.arrow_schema, &args_schema.arrow_schema,
 	                       &args.arrow_array, &settings_schema.arrow_schema, &settings.arrow_array,

@@ -13,7 +13,7 @@ static constexpr const char *WORKER_COMMAND_SETTING = "vgi_worker_command";
 //! SET vgi_worker_command: refused (but for RESET or an empty value, which
 //! mean the vgi-worker beside the extension) while external access is
 //! disabled, as it would start another program.
-static void CheckWorkerCommand(ClientContext &context, SetScope scope, Value &parameter) {
+static void CheckWorkerCommand(ClientContext &context, SetScope, Value &parameter) {
 	if (Settings::Get<EnableExternalAccessSetting>(context) || parameter.IsNull()) {
 		return;
 	}

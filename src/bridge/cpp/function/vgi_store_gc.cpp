@@ -67,10 +67,10 @@ static unique_ptr<GlobalTableFunctionState> Init(ClientContext &context, TableFu
 	return std::move(state);
 }
 
-static void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &output) {
+static void Scan(ClientContext &, TableFunctionInput &input, DataChunk &output) {
 	auto &state = input.global_state->Cast<StoreGcState>();
 	if (state.reader->Finished()) {
-		output.SetCardinality(0);
+		output.SetCardinalityUnsafe(0);
 		return;
 	}
 	state.reader->Emit(state.schema, output);

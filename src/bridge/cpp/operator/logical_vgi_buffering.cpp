@@ -79,7 +79,7 @@ unique_ptr<LogicalOperator> LogicalVgiBuffering::Copy(ClientContext &context) co
 	return std::move(copy);
 }
 
-PhysicalOperator &LogicalVgiBuffering::CreatePlan(ClientContext &context, PhysicalPlanGenerator &planner) {
+PhysicalOperator &LogicalVgiBuffering::CreatePlan(ClientContext &, PhysicalPlanGenerator &planner) {
 	auto &child = planner.CreatePlan(*children[0]);
 	// The expressions reference every input column; after column binding
 	// resolution they say where each one sits in the child's chunks.

@@ -66,7 +66,7 @@ unique_ptr<GlobalSinkState> PhysicalVgiBuffering::GetGlobalSinkState(ClientConte
 	return std::move(state);
 }
 
-unique_ptr<LocalSinkState> PhysicalVgiBuffering::GetLocalSinkState(ExecutionContext &context) const {
+unique_ptr<LocalSinkState> PhysicalVgiBuffering::GetLocalSinkState(ExecutionContext &) const {
 	return make_uniq<VgiLocalSinkState>();
 }
 
@@ -114,7 +114,7 @@ SinkResultType PhysicalVgiBuffering::Sink(ExecutionContext &context, DataChunk &
 	for (idx_t i = 0; i < input_columns.size(); i++) {
 		lstate.input.data[i].Reference(chunk.data[input_columns[i]]);
 	}
-	lstate.input.SetCardinality(chunk.size());
+	lstate.input.SetCardinalityUnsafe(chunk.size());
 	lstate.batch->Append(lstate.input);
 	if (lstate.batch->Rows() >= gstate.batch_rows || lstate.batch->Bytes() >= PROCESS_BATCH_MAX_BYTES) {
 		Flush(context, gstate, lstate);
@@ -128,7 +128,7 @@ SinkCombineResultType PhysicalVgiBuffering::Combine(ExecutionContext &context,
 	return SinkCombineResultType::FINISHED;
 }
 
-SinkFinalizeType PhysicalVgiBuffering::Finalize(Pipeline &pipeline, Event &event, ClientContext &context,
+SinkFinalizeType PhysicalVgiBuffering::Finalize(Pipeline &, Event &, ClientContext &context,
                                                 OperatorSinkFinalizeInput &input) const {
 	auto &gstate = input.global_state.Cast<VgiGlobalSinkState>();
 	char *error = nullptr;

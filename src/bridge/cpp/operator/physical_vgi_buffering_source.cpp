@@ -87,16 +87,15 @@ static void EmitRows(ClientContext &context, const VgiBindData &bind_data, const
 			chunk.data[i].Reference(lstate.imported.data[i]);
 		}
 	}
-	chunk.SetCardinality(count);
+	chunk.SetCardinalityUnsafe(count);
 }
 
-unique_ptr<GlobalSourceState> PhysicalVgiBuffering::GetGlobalSourceState(ClientContext &context) const {
+unique_ptr<GlobalSourceState> PhysicalVgiBuffering::GetGlobalSourceState(ClientContext &) const {
 	auto &sink = sink_state->Cast<VgiGlobalSinkState>();
 	return make_uniq<VgiGlobalSourceState>(sink.finalize_count, ParallelSource());
 }
 
-unique_ptr<LocalSourceState> PhysicalVgiBuffering::GetLocalSourceState(ExecutionContext &context,
-                                                                       GlobalSourceState &gstate) const {
+unique_ptr<LocalSourceState> PhysicalVgiBuffering::GetLocalSourceState(ExecutionContext &, GlobalSourceState &) const {
 	return make_uniq<VgiLocalSourceState>();
 }
 
@@ -129,7 +128,7 @@ SourceResultType PhysicalVgiBuffering::GetDataInternal(ExecutionContext &context
 		}
 		idx_t index;
 		if (!gstate.Next(index)) {
-			chunk.SetCardinality(0);
+			chunk.SetCardinalityUnsafe(0);
 			return SourceResultType::FINISHED;
 		}
 		lstate.producer = Api().execution_finalize(sink.execution->Get(), index, &error);

@@ -7,7 +7,7 @@ void VgiQueryExecutions::Add(shared_ptr<VgiExecutionHandle> execution) {
 	executions.push_back(std::move(execution));
 }
 
-void VgiQueryExecutions::QueryEnd(ClientContext &context) {
+void VgiQueryExecutions::QueryEnd(ClientContext &) {
 	vector<shared_ptr<VgiExecutionHandle>> ending;
 	{
 		lock_guard<mutex> guard(lock);

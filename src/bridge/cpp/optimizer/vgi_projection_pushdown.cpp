@@ -101,7 +101,7 @@ static void Visit(LogicalOperator &op, vector<reference<LogicalOperator>> &ances
 	ancestors.pop_back();
 }
 
-static void PushDownProjections(OptimizerExtensionInput &input, unique_ptr<LogicalOperator> &plan) {
+static void PushDownProjections(OptimizerExtensionInput &, unique_ptr<LogicalOperator> &plan) {
 	vector<reference<LogicalOperator>> ancestors;
 	Visit(*plan, ancestors);
 }
