@@ -8,7 +8,7 @@
 //! change here can trigger a DuckDB rebuild.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The release built when `VGI_DUCKDB_VERSION` is not set (the Makefile always sets it).
 const DEFAULT_DUCKDB_VERSION: &str = "2.0.1";
@@ -45,6 +45,28 @@ const INCLUDE_DIRS: &[&str] = &[
     "third_party/yyjson/include",
 ];
 
+/// The C++ shim's sources and headers (`.cpp`, `.hpp`, `.h`) in `dir` and its
+/// subfolders, in a stable order.
+fn shim_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("dir entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            files.extend(shim_files(&path));
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("cpp" | "hpp" | "h")
+        ) {
+            files.push(path);
+        }
+    }
+    files
+}
+
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(vgi_skip_bridge)");
     println!("cargo:rerun-if-env-changed=VGI_DUCKDB_DIR");
@@ -71,26 +93,30 @@ fn main() {
 
     let shim_dir = PathBuf::from("src/bridge/cpp");
     let mut build = cc::Build::new();
+    build.cpp(true).std("c++17");
+    // DuckDB's headers as system headers: warnings inside them are not the
+    // shim's, the shim's own code is held to -Wall -Wextra -Werror below.
+    for dir in INCLUDE_DIRS {
+        build.flag("-isystem").flag(include.join(dir));
+    }
     build
-        .cpp(true)
-        .std("c++17")
-        .includes(INCLUDE_DIRS.iter().map(|d| include.join(d)))
         .include(&shim_dir)
         // The stock wheel is a release build: match its layout of DuckDB's classes.
         .define("NDEBUG", None)
         .flag_if_supported("-fvisibility=hidden")
         .flag_if_supported("-fvisibility-inlines-hidden")
-        .warnings(false)
+        // -Wall -Wextra -Werror.
+        .warnings(true)
+        .extra_warnings(true)
+        .warnings_into_errors(true)
         .opt_level(2);
-    for entry in std::fs::read_dir(&shim_dir).expect("src/bridge/cpp") {
-        let path = entry.expect("dir entry").path();
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("cpp") => {
-                println!("cargo:rerun-if-changed={}", path.display());
-                build.file(&path);
-            }
-            Some("hpp") | Some("h") => println!("cargo:rerun-if-changed={}", path.display()),
-            _ => {}
+    // The folder too, so that a file added to it is compiled.
+    println!("cargo:rerun-if-changed={}", shim_dir.display());
+    for path in shim_files(&shim_dir) {
+        // Every file of the shim, headers too: a change to any rebuilds it.
+        println!("cargo:rerun-if-changed={}", path.display());
+        if path.extension().and_then(|e| e.to_str()) == Some("cpp") {
+            build.file(&path);
         }
     }
     build.compile("vgi_bridge");

@@ -1,5 +1,12 @@
 //! The Rust half of the C ABI declared in `cpp/vgi_ffi.h`: a table of
-//! function pointers handed to C++ at load time.
+//! function pointers handed to C++ at load time. Types and functions take
+//! the header's names (see its naming note): each function here is the
+//! field of `VgiApi` it fills, and the opaque handles are aliases
+//! (`VgiExecution` is an [`Execution`], ...).
+//!
+//! (Over 600 lines: the table's 40-odd entry points, each a few lines that
+//! catch errors and panics, stay beside the table they fill; the tests are in
+//! `ffi_tests.rs` and `ffi_cpp_tests.rs`.)
 
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::sync::Arc;
@@ -41,18 +48,25 @@ const SOURCE_ORDER_DEPENDENT: u32 = 1 << 1;
 const REQUIRES_INPUT_BATCH_INDEX: u32 = 1 << 2;
 const PROJECTION_PUSHDOWN: u32 = 1 << 3;
 
-/// `bind` and `exec_start` flags: record lifecycle events (DuckDB logs at
-/// DEBUG level; `exec_start` only).
-const EXEC_DEBUG_LOGS: u32 = 1 << 0;
-/// `bind` and `exec_start` flags: DuckDB's `enable_external_access` is false.
-const EXEC_NO_EXTERNAL_ACCESS: u32 = 1 << 1;
+/// `function_bind` and `bound_call_start` flags (`VgiExecutionFlags`): record
+/// lifecycle events (DuckDB logs at DEBUG level; `bound_call_start` only).
+const EXECUTION_DEBUG_LOGS: u32 = 1 << 0;
+/// `function_bind` and `bound_call_start` flags: DuckDB's `enable_external_access` is false.
+const EXECUTION_NO_EXTERNAL_ACCESS: u32 = 1 << 1;
 
 const PARAM_TABLE: u32 = 0;
 const PARAM_POSITIONAL: u32 = 1;
 const PARAM_NAMED: u32 = 2;
 const PARAM_VARARGS: u32 = 3;
 
-type Fn = RegisteredFunction;
+/// The opaque handles of `cpp/vgi_ffi.h`, under the header's names: each is
+/// the Rust type behind the pointer C++ holds (see the header's naming note).
+pub(crate) type VgiRegistry = Registry;
+type VgiFunction = RegisteredFunction;
+type VgiBoundCall = Arc<BoundCall>;
+type VgiExecution = Execution;
+type VgiProducer = Producer;
+
 /// Asks DuckDB whether the query of `context` was interrupted (non-zero: yes).
 type InterruptProbe = unsafe extern "C" fn(context: *mut c_void) -> c_int;
 
@@ -65,7 +79,7 @@ struct Probe {
 // SAFETY: the probe only reads the ClientContext's interrupted flag, which
 // DuckDB makes safe to read from any thread. The context outlives the
 // execution, and the execution detaches the probe from its `Interrupt` when
-// it is dropped (exec_end), so clones a function kept never reach it.
+// it is dropped (execution_end), so clones a function kept never reach it.
 unsafe impl Send for Probe {}
 // SAFETY: as above.
 unsafe impl Sync for Probe {}
@@ -78,41 +92,55 @@ impl Probe {
 }
 type Err = *mut *mut c_char;
 
+/// The version of the C ABI this side implements: `VGI_FFI_VERSION` in
+/// `cpp/vgi_ffi.h` (raise both with any change to the table or what it passes).
+pub(crate) const VGI_FFI_VERSION: u32 = 1;
+
 /// Mirrors `struct VgiApi` in `cpp/vgi_ffi.h`, field for field.
 #[repr(C)]
+#[cfg_attr(test, derive(Clone, Copy))]
 pub(crate) struct VgiApi {
-    registry_len: unsafe extern "C" fn(*const Registry) -> usize,
-    registry_get: unsafe extern "C" fn(*const Registry, usize) -> *const Fn,
-    registry_free: unsafe extern "C" fn(*mut Registry),
-    registry_setting_count: unsafe extern "C" fn(*const Registry) -> usize,
-    registry_setting_name: unsafe extern "C" fn(*const Registry, usize) -> VgiStr,
-    registry_setting_description: unsafe extern "C" fn(*const Registry, usize) -> VgiStr,
+    /// [`VGI_FFI_VERSION`]; C++ refuses the table at LOAD unless it and
+    /// `size` are the ones it was built for (both first in every version).
+    version: u32,
+    /// `size_of::<VgiApi>()`.
+    size: usize,
+    registry_len: unsafe extern "C" fn(*const VgiRegistry) -> usize,
+    registry_get: unsafe extern "C" fn(*const VgiRegistry, usize) -> *const VgiFunction,
+    registry_free: unsafe extern "C" fn(*mut VgiRegistry),
+    registry_setting_count: unsafe extern "C" fn(*const VgiRegistry) -> usize,
+    registry_setting_name: unsafe extern "C" fn(*const VgiRegistry, usize) -> VgiStr,
+    registry_setting_description: unsafe extern "C" fn(*const VgiRegistry, usize) -> VgiStr,
     registry_setting_defaults: unsafe extern "C" fn(
-        *const Registry,
+        *const VgiRegistry,
         *mut FFI_ArrowSchema,
         *mut FFI_ArrowArray,
         Err,
     ) -> c_int,
     error_free: unsafe extern "C" fn(*mut c_char),
-    store_gc: unsafe extern "C" fn(
-        *const Registry,
+    registry_store_gc: unsafe extern "C" fn(
+        *const VgiRegistry,
         i64,
         *mut FFI_ArrowSchema,
         *mut FFI_ArrowArray,
         Err,
     ) -> c_int,
-    fn_name: unsafe extern "C" fn(*const Fn) -> VgiStr,
-    fn_description: unsafe extern "C" fn(*const Fn) -> VgiStr,
-    fn_example_count: unsafe extern "C" fn(*const Fn) -> usize,
-    fn_example: unsafe extern "C" fn(*const Fn, usize) -> VgiStr,
-    fn_flags: unsafe extern "C" fn(*const Fn) -> u32,
-    fn_param_count: unsafe extern "C" fn(*const Fn) -> usize,
-    fn_param_name: unsafe extern "C" fn(*const Fn, usize) -> VgiStr,
-    fn_param_kind: unsafe extern "C" fn(*const Fn, usize) -> u32,
-    fn_param_schema:
-        unsafe extern "C" fn(*const Fn, *mut FFI_ArrowSchema, *mut FFI_ArrowArray, Err) -> c_int,
-    bind: unsafe extern "C" fn(
-        *const Fn,
+    function_name: unsafe extern "C" fn(*const VgiFunction) -> VgiStr,
+    function_description: unsafe extern "C" fn(*const VgiFunction) -> VgiStr,
+    function_example_count: unsafe extern "C" fn(*const VgiFunction) -> usize,
+    function_example: unsafe extern "C" fn(*const VgiFunction, usize) -> VgiStr,
+    function_flags: unsafe extern "C" fn(*const VgiFunction) -> u32,
+    function_param_count: unsafe extern "C" fn(*const VgiFunction) -> usize,
+    function_param_name: unsafe extern "C" fn(*const VgiFunction, usize) -> VgiStr,
+    function_param_kind: unsafe extern "C" fn(*const VgiFunction, usize) -> u32,
+    function_param_schema: unsafe extern "C" fn(
+        *const VgiFunction,
+        *mut FFI_ArrowSchema,
+        *mut FFI_ArrowArray,
+        Err,
+    ) -> c_int,
+    function_bind: unsafe extern "C" fn(
+        *const VgiFunction,
         u32,
         *mut FFI_ArrowSchema,
         *mut FFI_ArrowSchema,
@@ -121,27 +149,30 @@ pub(crate) struct VgiApi {
         *mut FFI_ArrowArray,
         *mut FFI_ArrowSchema,
         Err,
-    ) -> *mut Arc<BoundCall>,
-    bind_free: unsafe extern "C" fn(*mut Arc<BoundCall>),
-    exec_start: unsafe extern "C" fn(
-        *const Arc<BoundCall>,
+    ) -> *mut VgiBoundCall,
+    bound_call_free: unsafe extern "C" fn(*mut VgiBoundCall),
+    bound_call_start: unsafe extern "C" fn(
+        *const VgiBoundCall,
         u32,
         *mut c_void,
         Option<InterruptProbe>,
         *const usize,
         usize,
         Err,
-    ) -> *mut Execution,
-    exec_process: unsafe extern "C" fn(*mut Execution, *mut FFI_ArrowArray, i64, Err) -> c_int,
-    exec_combine: unsafe extern "C" fn(*mut Execution, *mut usize, Err) -> c_int,
-    exec_finalize: unsafe extern "C" fn(*mut Execution, usize, Err) -> *mut Producer,
-    exec_end: unsafe extern "C" fn(*mut Execution),
-    exec_next_log: unsafe extern "C" fn(*mut Execution, *mut c_int) -> *mut c_char,
-    producer_next: unsafe extern "C" fn(*mut Producer, *mut FFI_ArrowArray, Err) -> c_int,
-    producer_free: unsafe extern "C" fn(*mut Producer),
+    ) -> *mut VgiExecution,
+    execution_process:
+        unsafe extern "C" fn(*mut VgiExecution, *mut FFI_ArrowArray, i64, Err) -> c_int,
+    execution_combine: unsafe extern "C" fn(*mut VgiExecution, *mut usize, Err) -> c_int,
+    execution_finalize: unsafe extern "C" fn(*mut VgiExecution, usize, Err) -> *mut VgiProducer,
+    execution_end: unsafe extern "C" fn(*mut VgiExecution),
+    execution_next_log: unsafe extern "C" fn(*mut VgiExecution, *mut c_int) -> *mut c_char,
+    producer_next: unsafe extern "C" fn(*mut VgiProducer, *mut FFI_ArrowArray, Err) -> c_int,
+    producer_free: unsafe extern "C" fn(*mut VgiProducer),
 }
 
 pub(crate) static API: VgiApi = VgiApi {
+    version: VGI_FFI_VERSION,
+    size: std::mem::size_of::<VgiApi>(),
     registry_len,
     registry_get,
     registry_free,
@@ -150,24 +181,24 @@ pub(crate) static API: VgiApi = VgiApi {
     registry_setting_description,
     registry_setting_defaults,
     error_free: vgi_error_free,
-    store_gc,
-    fn_name,
-    fn_description,
-    fn_example_count,
-    fn_example,
-    fn_flags,
-    fn_param_count,
-    fn_param_name,
-    fn_param_kind,
-    fn_param_schema,
-    bind,
-    bind_free,
-    exec_start,
-    exec_process,
-    exec_combine,
-    exec_finalize,
-    exec_end,
-    exec_next_log,
+    registry_store_gc,
+    function_name,
+    function_description,
+    function_example_count,
+    function_example,
+    function_flags,
+    function_param_count,
+    function_param_name,
+    function_param_kind,
+    function_param_schema,
+    function_bind,
+    bound_call_free,
+    bound_call_start,
+    execution_process,
+    execution_combine,
+    execution_finalize,
+    execution_end,
+    execution_next_log,
     producer_next,
     producer_free,
 };
@@ -179,7 +210,7 @@ extern "C-unwind" {
     pub(crate) fn vgi_bridge_init(
         loader: *mut c_void,
         api: *const VgiApi,
-        registry: *mut Registry,
+        registry: *mut VgiRegistry,
         load_error: *const c_char,
     );
 }
@@ -196,19 +227,22 @@ fn into_raw<T>(value: Option<T>) -> *mut T {
     value.map_or(std::ptr::null_mut(), |v| Box::into_raw(Box::new(v)))
 }
 
-unsafe extern "C" fn registry_len(registry: *const Registry) -> usize {
+unsafe extern "C" fn registry_len(registry: *const VgiRegistry) -> usize {
     // SAFETY: C++ passes the registry it was given at init.
     unsafe { &*registry }.functions.len()
 }
 
-unsafe extern "C" fn registry_get(registry: *const Registry, index: usize) -> *const Fn {
+unsafe extern "C" fn registry_get(
+    registry: *const VgiRegistry,
+    index: usize,
+) -> *const VgiFunction {
     // SAFETY: C++ passes the registry it was given at init, and an index below its length.
     Arc::as_ptr(&unsafe { &*registry }.functions[index])
 }
 
 /// Frees a registry C++ was given at init, once the database that loaded
 /// it closes (bound calls still running keep their functions alive).
-unsafe extern "C" fn registry_free(registry: *mut Registry) {
+unsafe extern "C" fn registry_free(registry: *mut VgiRegistry) {
     if !registry.is_null() {
         // SAFETY: produced by Box::into_raw in init_extension, freed once by C++.
         quietly(|| drop(unsafe { Box::from_raw(registry) }));
@@ -218,8 +252,8 @@ unsafe extern "C" fn registry_free(registry: *mut Registry) {
 /// Removes orphaned state older than `ttl_seconds`; reports it as a batch
 /// (execution_id VARCHAR, age_seconds DOUBLE, bytes BIGINT, error VARCHAR:
 /// why it could not be removed, NULL when it was).
-unsafe extern "C" fn store_gc(
-    registry: *const Registry,
+unsafe extern "C" fn registry_store_gc(
+    registry: *const VgiRegistry,
     ttl_seconds: i64,
     out_schema: *mut FFI_ArrowSchema,
     out: *mut FFI_ArrowArray,
@@ -261,18 +295,18 @@ fn orphans_batch(orphans: &[Orphan]) -> Result<RecordBatch> {
     ])?)
 }
 
-unsafe extern "C" fn registry_setting_count(registry: *const Registry) -> usize {
+unsafe extern "C" fn registry_setting_count(registry: *const VgiRegistry) -> usize {
     // SAFETY: C++ passes the registry it was given at init.
     unsafe { &*registry }.settings.len()
 }
 
-unsafe extern "C" fn registry_setting_name(registry: *const Registry, index: usize) -> VgiStr {
+unsafe extern "C" fn registry_setting_name(registry: *const VgiRegistry, index: usize) -> VgiStr {
     // SAFETY: as above, with an index below registry_setting_count.
     VgiStr::new(&unsafe { &*registry }.settings[index].name)
 }
 
 unsafe extern "C" fn registry_setting_description(
-    registry: *const Registry,
+    registry: *const VgiRegistry,
     index: usize,
 ) -> VgiStr {
     // SAFETY: as above, with an index below registry_setting_count.
@@ -281,7 +315,7 @@ unsafe extern "C" fn registry_setting_description(
 
 /// One field per setting, and a one-row batch of their defaults.
 unsafe extern "C" fn registry_setting_defaults(
-    registry: *const Registry,
+    registry: *const VgiRegistry,
     out: *mut FFI_ArrowSchema,
     out_defaults: *mut FFI_ArrowArray,
     error: Err,
@@ -308,28 +342,28 @@ unsafe extern "C" fn registry_setting_defaults(
 }
 
 /// The settings row C++ passes at bind: one VARCHAR column per setting.
-unsafe extern "C" fn fn_name(f: *const Fn) -> VgiStr {
+unsafe extern "C" fn function_name(f: *const VgiFunction) -> VgiStr {
     // SAFETY: `f` comes from registry_get; its registry outlives DuckDB's use of it.
     VgiStr::new(&unsafe { &*f }.name)
 }
 
-unsafe extern "C" fn fn_description(f: *const Fn) -> VgiStr {
-    // SAFETY: as in fn_name.
+unsafe extern "C" fn function_description(f: *const VgiFunction) -> VgiStr {
+    // SAFETY: as in function_name.
     VgiStr::new(&unsafe { &*f }.metadata.description)
 }
 
-unsafe extern "C" fn fn_example_count(f: *const Fn) -> usize {
-    // SAFETY: as in fn_name.
+unsafe extern "C" fn function_example_count(f: *const VgiFunction) -> usize {
+    // SAFETY: as in function_name.
     unsafe { &*f }.metadata.examples.len()
 }
 
-unsafe extern "C" fn fn_example(f: *const Fn, index: usize) -> VgiStr {
-    // SAFETY: as in fn_name; C++ passes an index below fn_example_count.
+unsafe extern "C" fn function_example(f: *const VgiFunction, index: usize) -> VgiStr {
+    // SAFETY: as in function_name; C++ passes an index below function_example_count.
     VgiStr::new(&unsafe { &*f }.metadata.examples[index])
 }
 
-unsafe extern "C" fn fn_flags(f: *const Fn) -> u32 {
-    // SAFETY: as in fn_name.
+unsafe extern "C" fn function_flags(f: *const VgiFunction) -> u32 {
+    // SAFETY: as in function_name.
     let m = &unsafe { &*f }.metadata;
     [
         (m.sink_order_dependent, SINK_ORDER_DEPENDENT),
@@ -342,13 +376,13 @@ unsafe extern "C" fn fn_flags(f: *const Fn) -> u32 {
     .fold(0, |flags, (_, flag)| flags | flag)
 }
 
-unsafe extern "C" fn fn_param_count(f: *const Fn) -> usize {
-    // SAFETY: as in fn_name.
+unsafe extern "C" fn function_param_count(f: *const VgiFunction) -> usize {
+    // SAFETY: as in function_name.
     unsafe { &*f }.params.len()
 }
 
-unsafe extern "C" fn fn_param_name(f: *const Fn, index: usize) -> VgiStr {
-    // SAFETY: as in fn_name; C++ passes an index below fn_param_count.
+unsafe extern "C" fn function_param_name(f: *const VgiFunction, index: usize) -> VgiStr {
+    // SAFETY: as in function_name; C++ passes an index below function_param_count.
     VgiStr::new(&unsafe { &*f }.params[index].name)
 }
 
@@ -361,8 +395,8 @@ fn param_kind(spec: &ArgSpec) -> u32 {
     }
 }
 
-unsafe extern "C" fn fn_param_kind(f: *const Fn, index: usize) -> u32 {
-    // SAFETY: as in fn_param_name.
+unsafe extern "C" fn function_param_kind(f: *const VgiFunction, index: usize) -> u32 {
+    // SAFETY: as in function_param_name.
     param_kind(&unsafe { &*f }.params[index])
 }
 
@@ -400,14 +434,14 @@ fn arrow_cast_default(value: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     }
 }
 
-unsafe extern "C" fn fn_param_schema(
-    f: *const Fn,
+unsafe extern "C" fn function_param_schema(
+    f: *const VgiFunction,
     out: *mut FFI_ArrowSchema,
     out_defaults: *mut FFI_ArrowArray,
     error: Err,
 ) -> c_int {
     status(guarded(error, || {
-        // SAFETY: as in fn_name.
+        // SAFETY: as in function_name.
         let defaults = param_defaults(&unsafe { &*f }.params)?;
         // SAFETY: C++ passes writable, uninitialised out structs.
         unsafe {
@@ -418,8 +452,8 @@ unsafe extern "C" fn fn_param_schema(
     }))
 }
 
-unsafe extern "C" fn bind(
-    f: *const Fn,
+unsafe extern "C" fn function_bind(
+    f: *const VgiFunction,
     flags: u32,
     input_schema: *mut FFI_ArrowSchema,
     args_schema: *mut FFI_ArrowSchema,
@@ -428,7 +462,7 @@ unsafe extern "C" fn bind(
     settings: *mut FFI_ArrowArray,
     out_schema: *mut FFI_ArrowSchema,
     error: Err,
-) -> *mut Arc<BoundCall> {
+) -> *mut VgiBoundCall {
     // SAFETY: C++ moves in five valid structs: owned from here on, they are
     // released on every path, also when reading one of them fails.
     let (input_schema, args_schema, args, settings_schema, settings) = unsafe {
@@ -453,7 +487,7 @@ unsafe extern "C" fn bind(
             Arc::increment_strong_count(f);
             Arc::from_raw(f)
         };
-        let external_access = flags & EXEC_NO_EXTERNAL_ACCESS == 0;
+        let external_access = flags & EXECUTION_NO_EXTERNAL_ACCESS == 0;
         let call = BoundCall::bind(function, input_schema, arguments, settings, external_access)?;
         // SAFETY: C++ passes a writable, uninitialised schema.
         unsafe { export_schema(&call.output_schema, out_schema)? };
@@ -461,22 +495,22 @@ unsafe extern "C" fn bind(
     }))
 }
 
-unsafe extern "C" fn bind_free(call: *mut Arc<BoundCall>) {
+unsafe extern "C" fn bound_call_free(call: *mut VgiBoundCall) {
     if !call.is_null() {
-        // SAFETY: produced by `bind`, freed once by C++.
+        // SAFETY: produced by `function_bind`, freed once by C++.
         quietly(|| drop(unsafe { Box::from_raw(call) }));
     }
 }
 
-unsafe extern "C" fn exec_start(
-    call: *const Arc<BoundCall>,
+unsafe extern "C" fn bound_call_start(
+    call: *const VgiBoundCall,
     flags: u32,
     context: *mut c_void,
     probe: Option<InterruptProbe>,
     projection: *const usize,
     projection_len: usize,
     error: Err,
-) -> *mut Execution {
+) -> *mut VgiExecution {
     into_raw(guarded(error, || {
         let projection = (!projection.is_null()).then(|| {
             // SAFETY: C++ passes `projection_len` column indexes.
@@ -494,15 +528,15 @@ unsafe extern "C" fn exec_start(
         Execution::start(
             call,
             interrupt,
-            flags & EXEC_DEBUG_LOGS != 0,
-            flags & EXEC_NO_EXTERNAL_ACCESS == 0,
+            flags & EXECUTION_DEBUG_LOGS != 0,
+            flags & EXECUTION_NO_EXTERNAL_ACCESS == 0,
             projection,
         )
     }))
 }
 
 /// Level of a log line handed to C++: 0 = DEBUG, 1 = INFO.
-unsafe extern "C" fn exec_next_log(exec: *mut Execution, level: *mut c_int) -> *mut c_char {
+unsafe extern "C" fn execution_next_log(exec: *mut VgiExecution, level: *mut c_int) -> *mut c_char {
     let mut line = None;
     quietly(|| {
         // SAFETY: C++ passes a live execution.
@@ -520,8 +554,8 @@ unsafe extern "C" fn exec_next_log(exec: *mut Execution, level: *mut c_int) -> *
         .into_raw()
 }
 
-unsafe extern "C" fn exec_process(
-    exec: *mut Execution,
+unsafe extern "C" fn execution_process(
+    exec: *mut VgiExecution,
     batch: *mut FFI_ArrowArray,
     batch_index: i64,
     error: Err,
@@ -534,7 +568,11 @@ unsafe extern "C" fn exec_process(
     }))
 }
 
-unsafe extern "C" fn exec_combine(exec: *mut Execution, count: *mut usize, error: Err) -> c_int {
+unsafe extern "C" fn execution_combine(
+    exec: *mut VgiExecution,
+    count: *mut usize,
+    error: Err,
+) -> c_int {
     status(guarded(error, || {
         // SAFETY: C++ passes a live execution and a writable count.
         unsafe { *count = (*exec).combine()? };
@@ -542,21 +580,21 @@ unsafe extern "C" fn exec_combine(exec: *mut Execution, count: *mut usize, error
     }))
 }
 
-unsafe extern "C" fn exec_finalize(
-    exec: *mut Execution,
+unsafe extern "C" fn execution_finalize(
+    exec: *mut VgiExecution,
     index: usize,
     error: Err,
-) -> *mut Producer {
+) -> *mut VgiProducer {
     // SAFETY: C++ passes a live execution.
     into_raw(guarded(error, || unsafe { &*exec }.finalize(index)))
 }
 
-unsafe extern "C" fn exec_end(exec: *mut Execution) {
+unsafe extern "C" fn execution_end(exec: *mut VgiExecution) {
     if exec.is_null() {
         return;
     }
     quietly(|| {
-        // SAFETY: produced by exec_start, ended once by C++.
+        // SAFETY: produced by bound_call_start, ended once by C++.
         let exec = unsafe { Box::from_raw(exec) };
         if let Err(e) = exec.end() {
             eprintln!("vgi: could not remove an execution's state: {e}");
@@ -565,7 +603,7 @@ unsafe extern "C" fn exec_end(exec: *mut Execution) {
 }
 
 unsafe extern "C" fn producer_next(
-    producer: *mut Producer,
+    producer: *mut VgiProducer,
     out: *mut FFI_ArrowArray,
     error: Err,
 ) -> c_int {
@@ -584,139 +622,17 @@ unsafe extern "C" fn producer_next(
     }
 }
 
-unsafe extern "C" fn producer_free(producer: *mut Producer) {
+unsafe extern "C" fn producer_free(producer: *mut VgiProducer) {
     if !producer.is_null() {
-        // SAFETY: produced by exec_finalize, freed once by C++.
+        // SAFETY: produced by execution_finalize, freed once by C++.
         quietly(|| drop(unsafe { Box::from_raw(producer) }));
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// The C Data Interface's `ArrowSchema`, to hand-craft one.
-    #[repr(C)]
-    struct CSchema {
-        format: *const c_char,
-        name: *const c_char,
-        metadata: *const c_char,
-        flags: i64,
-        n_children: i64,
-        children: *mut *mut CSchema,
-        dictionary: *mut CSchema,
-        release: Option<unsafe extern "C" fn(*mut CSchema)>,
-        private_data: *mut c_void,
-    }
-
-    /// The C Data Interface's `ArrowArray`.
-    #[repr(C)]
-    struct CArray {
-        length: i64,
-        null_count: i64,
-        offset: i64,
-        n_buffers: i64,
-        n_children: i64,
-        buffers: *mut *const c_void,
-        children: *mut *mut CArray,
-        dictionary: *mut CArray,
-        release: Option<unsafe extern "C" fn(*mut CArray)>,
-        private_data: *mut c_void,
-    }
-
-    static RELEASED: AtomicUsize = AtomicUsize::new(0);
-
-    unsafe extern "C" fn release_schema(schema: *mut CSchema) {
-        RELEASED.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: called by the consumer on a schema made below.
-        unsafe { (*schema).release = None };
-    }
-
-    unsafe extern "C" fn release_array(array: *mut CArray) {
-        RELEASED.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: called by the consumer on an array made below.
-        unsafe { (*array).release = None };
-    }
-
-    fn schema(format: &'static std::ffi::CStr) -> CSchema {
-        CSchema {
-            format: format.as_ptr(),
-            name: c"".as_ptr(),
-            metadata: std::ptr::null(),
-            flags: 0,
-            n_children: 0,
-            children: std::ptr::null_mut(),
-            dictionary: std::ptr::null_mut(),
-            release: Some(release_schema),
-            private_data: std::ptr::null_mut(),
-        }
-    }
-
-    fn array() -> CArray {
-        CArray {
-            length: 1,
-            null_count: 0,
-            offset: 0,
-            n_buffers: 1,
-            n_children: 0,
-            buffers: std::ptr::null_mut(),
-            children: std::ptr::null_mut(),
-            dictionary: std::ptr::null_mut(),
-            release: Some(release_array),
-            private_data: std::ptr::null_mut(),
-        }
-    }
-
-    #[test]
-    fn bind_releases_every_struct_it_was_given_when_the_first_is_bad() {
-        // Not a struct schema: reading the input schema fails first.
-        let mut input = schema(c"not a format");
-        let (mut args_schema, mut settings_schema) = (schema(c"+s"), schema(c"+s"));
-        let (mut args, mut settings) = (array(), array());
-        let mut out = FFI_ArrowSchema::empty();
-        let mut error: *mut c_char = std::ptr::null_mut();
-        // SAFETY: five valid structs moved in; `f` is not reached.
-        let call = unsafe {
-            bind(
-                std::ptr::null(),
-                0,
-                (&mut input as *mut CSchema).cast(),
-                (&mut args_schema as *mut CSchema).cast(),
-                (&mut args as *mut CArray).cast(),
-                (&mut settings_schema as *mut CSchema).cast(),
-                (&mut settings as *mut CArray).cast(),
-                &mut out,
-                &mut error,
-            )
-        };
-        assert!(call.is_null() && !error.is_null());
-        // SAFETY: set by `bind`.
-        unsafe { vgi_error_free(error) };
-        assert_eq!(
-            RELEASED.load(Ordering::SeqCst),
-            5,
-            "every struct released once"
-        );
-    }
-}
+#[path = "ffi_tests.rs"]
+mod tests;
 
 #[cfg(test)]
-mod cpp_tests {
-    use std::ffi::{c_char, c_int, CStr};
-
-    extern "C" {
-        fn vgi_selftest_moved_child_outlives_batch(message: *mut c_char, len: usize) -> c_int;
-    }
-
-    #[test]
-    fn a_child_moved_out_of_a_gathered_batch_outlives_it() {
-        let mut message = [0 as c_char; 512];
-        // SAFETY: the C++ check writes at most `len` bytes into `message`.
-        let status =
-            unsafe { vgi_selftest_moved_child_outlives_batch(message.as_mut_ptr(), message.len()) };
-        // SAFETY: NUL-terminated by snprintf (or all zero).
-        let message = unsafe { CStr::from_ptr(message.as_ptr()) };
-        assert_eq!(status, 0, "{}", message.to_string_lossy());
-    }
-}
+#[path = "ffi_cpp_tests.rs"]
+mod cpp_tests;

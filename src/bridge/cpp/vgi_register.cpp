@@ -1,348 +1,31 @@
-// Registers the Rust registry's buffering functions as DuckDB table
-// functions whose binding plans the buffering operator.
+// The entry point C++ offers Rust (vgi_bridge_init): registers one
+// registry's functions, settings and the operator's extensions with the
+// database that LOADs it.
 #include "duckdb.hpp"
-#include "duckdb/function/table_function.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
-#include "duckdb/main/settings.hpp"
 #include "duckdb/parser/parsed_data/create_table_function_info.hpp"
-#include "duckdb/planner/expression/bound_columnref_expression.hpp"
-#include "duckdb/planner/expression_iterator.hpp"
-#include "duckdb/storage/buffer_manager.hpp"
 
-#include "vgi_operator.hpp"
-#include "vgi_pushdown.hpp"
-#include "vgi_store_gc.hpp"
-
-namespace vgi {
-
-//! The same table on every LOAD (Rust's static API of this library).
-static atomic<const VgiApi *> api {nullptr};
-
-const VgiApi &Api() {
-	return *api.load(std::memory_order_acquire);
-}
-
-static string ToString(VgiStr s) {
-	return string(s.ptr, s.len);
-}
-
-//! The parameters of one function as DuckDB sees them.
-struct Parameter {
-	string name;
-	uint32_t kind;
-	LogicalType type;
-	Value default_value;
-	bool has_default;
-};
-
-struct FunctionInfo : public TableFunctionInfo {
-	FunctionInfo(shared_ptr<RegistryHandle> registry_p, const VgiFunction *function_p, string name_p, uint32_t flags_p,
-	             vector<Parameter> parameters_p)
-	    : registry(std::move(registry_p)), function(function_p), name(std::move(name_p)), flags(flags_p),
-	      parameters(std::move(parameters_p)) {
-	}
-	//! The registry `function` belongs to (this database's).
-	shared_ptr<RegistryHandle> registry;
-	const VgiFunction *function;
-	string name;
-	uint32_t flags;
-	vector<Parameter> parameters;
-};
-
-//! Types and one-row defaults that Rust exported as a schema and an array.
-struct Declared {
-	vector<LogicalType> types;
-	vector<Value> defaults;
-};
-
-static Declared ReadDeclared(DatabaseInstance &db, ArrowSchemaWrapper &schema, ArrowArrayWrapper &defaults) {
-	// Arrow type import needs a client context; a short-lived connection
-	// gives one at load time.
-	Connection connection(db);
-	auto &context = *connection.context;
-	auto imported = ImportSchema(context, schema.arrow_schema);
-	Declared result;
-	result.types = imported.types;
-	if (imported.types.empty()) {
-		return result;
-	}
-	DataChunk row;
-	row.Initialize(Allocator::DefaultAllocator(), imported.types);
-	ArrowBatchReader reader(context, defaults.arrow_array);
-	reader.Emit(imported, row);
-	for (idx_t i = 0; i < imported.types.size(); i++) {
-		result.defaults.push_back(row.size() > 0 ? row.GetValue(i, 0) : Value(imported.types[i]));
-	}
-	return result;
-}
-
-static vector<Parameter> ReadParameters(DatabaseInstance &db, const VgiFunction *fn, const string &name) {
-	ArrowSchemaWrapper schema;
-	ArrowArrayWrapper defaults;
-	char *error = nullptr;
-	if (Api().fn_param_schema(fn, &schema.arrow_schema, &defaults.arrow_array, &error) != 0) {
-		ThrowRustError(name, "describe", error);
-	}
-	auto declared = ReadDeclared(db, schema, defaults);
-	vector<Parameter> parameters;
-	for (idx_t i = 0; i < Api().fn_param_count(fn); i++) {
-		Parameter param;
-		param.name = ToString(Api().fn_param_name(fn, i));
-		param.kind = Api().fn_param_kind(fn, i);
-		param.type = param.kind == VGI_PARAM_TABLE ? LogicalType(LogicalType::TABLE) : declared.types[i];
-		param.default_value = declared.defaults[i];
-		param.has_default = !param.default_value.IsNull();
-		parameters.push_back(std::move(param));
-	}
-	return parameters;
-}
-
-//! Collects the constant arguments of a call, one value per non-TABLE parameter.
-static void CollectArguments(const FunctionInfo &info, TableFunctionBindInput &input, vector<LogicalType> &types,
-                             vector<string> &names, vector<Value> &values) {
-	idx_t position = 0;
-	for (auto &param : info.parameters) {
-		switch (param.kind) {
-		case VGI_PARAM_TABLE:
-			position++;
-			break;
-		case VGI_PARAM_POSITIONAL:
-			types.push_back(param.type);
-			names.push_back(param.name);
-			values.push_back(input.inputs[position++].DefaultCastAs(param.type));
-			break;
-		case VGI_PARAM_NAMED: {
-			types.push_back(param.type);
-			names.push_back(param.name);
-			auto entry = input.named_parameters.find(Identifier(param.name));
-			values.push_back(entry == input.named_parameters.end() ? param.default_value
-			                                                         : entry->second.DefaultCastAs(param.type));
-			break;
-		}
-		case VGI_PARAM_VARARGS: {
-			vector<Value> rest;
-			while (position < input.inputs.size()) {
-				rest.push_back(input.inputs[position++].DefaultCastAs(param.type));
-			}
-			types.push_back(LogicalType::LIST(param.type));
-			names.push_back(param.name);
-			values.push_back(Value::LIST(param.type, std::move(rest)));
-			break;
-		}
-		default:
-			throw InternalException("%s: unknown parameter kind", info.name);
-		}
-	}
-}
-
-//! Whether a plan reads columns of an enclosing query (a correlated LATERAL
-//! input), which a buffering operator cannot run once per outer row.
-static bool IsCorrelated(LogicalOperator &op) {
-	bool correlated = false;
-	for (auto &expr : op.expressions) {
-		ExpressionIterator::EnumerateExpression(expr, [&](Expression &child) {
-			if (child.GetExpressionClass() == ExpressionClass::BOUND_COLUMN_REF &&
-			    child.Cast<BoundColumnRefExpression>().Depth() > 0) {
-				correlated = true;
-			}
-		});
-	}
-	for (auto &child : op.children) {
-		correlated = correlated || IsCorrelated(*child);
-	}
-	return correlated;
-}
-
-static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFunctionBindInput &input,
-                                                 TableIndex bind_index, vector<Identifier> &return_names) {
-	auto &info = input.info->Cast<FunctionInfo>();
-	if (!input.input_plan || !*input.input_plan) {
-		throw BinderException("%s: requires a subquery as its TABLE argument, e.g. %s((SELECT * FROM t))",
-		                      info.name, info.name);
-	}
-	if (IsCorrelated(**input.input_plan)) {
-		throw BinderException("%s: the TABLE argument cannot reference columns of an outer query (a correlated "
-		                      "LATERAL input); buffer a join instead",
-		                      info.name);
-	}
-	vector<string> input_names;
-	for (auto &name : input.input_table_names) {
-		input_names.push_back(name.GetIdentifierName());
-	}
-	// Owned by wrappers from the start: whatever throws before Rust takes
-	// them over (an argument that does not cast, a setting) releases them.
-	ArrowSchemaWrapper input_schema;
-	ExportSchema(context, input.input_table_types, input_names, input_schema.arrow_schema);
-
-	vector<LogicalType> arg_types;
-	vector<string> arg_names;
-	vector<Value> arg_values;
-	CollectArguments(info, input, arg_types, arg_names, arg_values);
-	ArrowSchemaWrapper args_schema;
-	ArrowArrayWrapper args;
-	ExportRow(context, arg_types, arg_names, arg_values, args_schema.arrow_schema, args.arrow_array);
-
-	vector<LogicalType> setting_types;
-	vector<Value> setting_values;
-	auto &setting_names = info.registry->setting_names;
-	for (auto &name : setting_names) {
-		Value value;
-		context.TryGetCurrentSetting(Identifier(name), value);
-		setting_types.push_back(LogicalType::VARCHAR);
-		setting_values.push_back(value.IsNull() ? Value(LogicalType::VARCHAR) : Value(value.ToString()));
-	}
-	// DuckDB's memory_limit in bytes, of which vgi_memory_budget may be a share.
-	auto row_names = setting_names;
-	row_names.push_back("memory_limit");
-	setting_types.push_back(LogicalType::VARCHAR);
-	setting_values.push_back(Value(std::to_string(BufferManager::GetBufferManager(context).GetMaxMemory())));
-	ArrowSchemaWrapper settings_schema;
-	ArrowArrayWrapper settings;
-	ExportRow(context, setting_types, row_names, setting_values, settings_schema.arrow_schema,
-	          settings.arrow_array);
-
-	auto output_schema = make_uniq<ArrowSchemaWrapper>();
-	char *error = nullptr;
-	uint32_t flags = Settings::Get<EnableExternalAccessSetting>(context) ? 0 : VGI_EXEC_NO_EXTERNAL_ACCESS;
-	// Rust moves the five structs out (leaving them released) on every path.
-	auto bind = Api().bind(info.function, flags, &input_schema.arrow_schema, &args_schema.arrow_schema,
-	                       &args.arrow_array, &settings_schema.arrow_schema, &settings.arrow_array,
-	                       &output_schema->arrow_schema, &error);
-	if (!bind) {
-		string message = error ? string(error) : string("unknown error");
-		Api().error_free(error);
-		throw BinderException("%s: %s", info.name, message);
-	}
-	ImportedSchema output;
-	try {
-		output = ImportSchema(context, output_schema->arrow_schema);
-	} catch (...) {
-		Api().bind_free(bind);
-		throw;
-	}
-	if (output.types.empty()) {
-		Api().bind_free(bind);
-		throw BinderException("%s: on_bind returned a schema with no columns", info.name);
-	}
-	// Column aliases, f((...)) AS q(a, b), rename the leading columns; DuckDB
-	// applies them itself only to table functions without bind_operator.
-	auto &aliases = input.ref.column_name_alias;
-	if (aliases.size() > output.names.size()) {
-		Api().bind_free(bind);
-		throw BinderException("%s: %d column aliases given, but the function returns %d columns", info.name,
-		                      aliases.size(), output.names.size());
-	}
-	for (idx_t i = 0; i < output.names.size(); i++) {
-		return_names.emplace_back(i < aliases.size() ? aliases[i] : Identifier(output.names[i]));
-	}
-	vector<LogicalType> types;
-	try {
-		types = RestoredTypes(context, output_schema->arrow_schema, output, input.input_table_types, input_names);
-	} catch (...) {
-		Api().bind_free(bind);
-		throw;
-	}
-	auto call = make_shared_ptr<BoundCall>(info.function, info.name, info.flags, bind, std::move(output_schema),
-	                                       std::move(output), std::move(types));
-
-	auto op = make_uniq<LogicalVgiBuffering>(bind_index, std::move(call));
-	auto child = std::move(*input.input_plan);
-	child->ResolveOperatorTypes();
-	auto bindings = child->GetColumnBindings();
-	for (idx_t i = 0; i < bindings.size(); i++) {
-		op->expressions.push_back(make_uniq<BoundColumnRefExpression>(child->types[i], bindings[i]));
-	}
-	op->children.push_back(std::move(child));
-	return std::move(op);
-}
-
-//! The setting that names a program to start (subprocess execution).
-static constexpr const char *WORKER_COMMAND_SETTING = "vgi_worker_command";
-
-//! SET vgi_worker_command: refused (but for RESET or an empty value, which
-//! mean the vgi-worker beside the extension) while external access is
-//! disabled, as it would start another program.
-static void CheckWorkerCommand(ClientContext &context, SetScope scope, Value &parameter) {
-	if (Settings::Get<EnableExternalAccessSetting>(context) || parameter.IsNull()) {
-		return;
-	}
-	auto command = parameter.ToString();
-	StringUtil::Trim(command);
-	if (command.empty()) {
-		return;
-	}
-	throw PermissionException("%s cannot be changed while enable_external_access is false: it names a program "
-	                          "to start, and only the vgi-worker beside the extension may run",
-	                          WORKER_COMMAND_SETTING);
-}
-
-//! Registers the extension's settings with their types and defaults.
-static void RegisterSettings(DatabaseInstance &db, RegistryHandle &handle) {
-	auto registry = handle.registry;
-	ArrowSchemaWrapper schema;
-	ArrowArrayWrapper defaults;
-	char *error = nullptr;
-	if (Api().registry_setting_defaults(registry, &schema.arrow_schema, &defaults.arrow_array, &error) != 0) {
-		ThrowRustError("vgi", "settings", error);
-	}
-	auto declared = ReadDeclared(db, schema, defaults);
-	auto &config = DBConfig::GetConfig(db);
-	for (idx_t i = 0; i < Api().registry_setting_count(registry); i++) {
-		auto name = ToString(Api().registry_setting_name(registry, i));
-		auto description = ToString(Api().registry_setting_description(registry, i));
-		// Extensions on this bridge share its settings (vgi_orphan_ttl_seconds): first one wins.
-		if (!config.HasExtensionOption(Identifier(name))) {
-			auto check = name == WORKER_COMMAND_SETTING ? CheckWorkerCommand : nullptr;
-			config.AddExtensionOption(Identifier(name), description, declared.types[i], declared.defaults[i], check);
-		}
-		handle.setting_names.push_back(name);
-	}
-}
-
-static TableFunction MakeTableFunction(DatabaseInstance &db, const shared_ptr<RegistryHandle> &registry,
-                                       const VgiFunction *fn, FunctionDescription &description) {
-	auto name = ToString(Api().fn_name(fn));
-	auto flags = Api().fn_flags(fn);
-	auto parameters = ReadParameters(db, fn, name);
-
-	FunctionSignature signature;
-	for (auto &param : parameters) {
-		switch (param.kind) {
-		case VGI_PARAM_TABLE:
-		case VGI_PARAM_POSITIONAL:
-			signature.AddPositionalOnly(Identifier(param.name), param.type);
-			break;
-		case VGI_PARAM_NAMED:
-			// Named arguments are optional: absent ones take their default (or NULL).
-			signature.AddKeywordOnly(Identifier(param.name), param.type, param.default_value);
-			break;
-		case VGI_PARAM_VARARGS:
-			signature.AddArgs(Identifier(param.name), param.type);
-			break;
-		}
-		description.parameter_names.push_back(param.name);
-		description.parameter_types.push_back(param.type);
-	}
-	TableFunction function(Identifier(name), signature, nullptr, nullptr);
-	function.bind_operator = BindBuffering;
-	function.function_info = make_shared_ptr<FunctionInfo>(registry, fn, name, flags, std::move(parameters));
-
-	description.description = ToString(Api().fn_description(fn));
-	for (idx_t i = 0; i < Api().fn_example_count(fn); i++) {
-		description.examples.push_back(ToString(Api().fn_example(fn, i)));
-	}
-	return function;
-}
-
-} // namespace vgi
+#include "function/vgi_buffering_function.hpp"
+#include "function/vgi_settings.hpp"
+#include "function/vgi_store_gc.hpp"
+#include "operator/vgi_operator_extension.hpp"
+#include "optimizer/vgi_projection_pushdown.hpp"
+#include "vgi_api.hpp"
+#include "vgi_registry_handle.hpp"
 
 extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, VgiRegistry *registry,
                                 const char *load_error) {
 	using namespace duckdb;
-	vgi::api.store(api, std::memory_order_release);
+	auto mismatch = vgi::ApiMismatch(*api);
+	if (!mismatch.empty()) {
+		// Nothing of a table of another layout can be called, registry_free
+		// neither: the registry is left as it is.
+		throw InvalidInputException(mismatch);
+	}
+	vgi::SetApi(api);
 	// Owned from here on: freed with the last function of this database, or
 	// right away when loading fails.
-	auto handle = make_shared_ptr<vgi::RegistryHandle>(registry);
+	auto handle = make_shared_ptr<vgi::VgiRegistryHandle>(registry);
 	if (load_error) {
 		throw IOException("vgi: %s", load_error);
 	}
@@ -354,7 +37,7 @@ extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, VgiRe
 	vgi::RegisterStoreGc(loader, handle);
 	for (idx_t i = 0; i < api->registry_len(registry); i++) {
 		FunctionDescription description;
-		auto function = vgi::MakeTableFunction(db, handle, api->registry_get(registry, i), description);
+		auto function = vgi::MakeBufferingFunction(db, handle, api->registry_get(registry, i), description);
 		CreateTableFunctionInfo info(std::move(function));
 		info.descriptions.push_back(std::move(description));
 		loader.RegisterFunction(std::move(info));

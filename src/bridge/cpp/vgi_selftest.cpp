@@ -2,7 +2,8 @@
 // unit tests (src/bridge/ffi.rs). Nothing else calls them.
 #include "duckdb.hpp"
 
-#include "vgi_batch_builder.hpp"
+#include "arrow/vgi_batch_builder.hpp"
+#include "vgi_api.hpp"
 
 namespace vgi {
 
@@ -13,10 +14,10 @@ static ArrowArray GatherRows(ArrowBatchBuilder &builder, const vector<LogicalTyp
 	chunk.Initialize(Allocator::DefaultAllocator(), types);
 	for (idx_t i = 0; i < rows; i++) {
 		auto value = base + NumericCast<int64_t>(i);
-		chunk.SetValue(0, i, i == null_row ? Value(LogicalType::BIGINT) : Value::BIGINT(value));
-		chunk.SetValue(1, i, Value("row " + to_string(value)));
+		chunk.data[0].SetValue(i, i == null_row ? Value(LogicalType::BIGINT) : Value::BIGINT(value));
+		chunk.data[1].SetValue(i, Value("row " + to_string(value)));
 	}
-	chunk.SetCardinality(rows);
+	chunk.SetCardinalityUnsafe(rows);
 	builder.Append(chunk);
 	ArrowArray batch;
 	builder.Finish(batch);
@@ -81,5 +82,22 @@ extern "C" int vgi_selftest_moved_child_outlives_batch(char *message, size_t mes
 		return 0;
 	}
 	snprintf(message, message_len, "%s", failure.c_str());
+	return 1;
+}
+
+//! The ABI this shim was built for: VGI_FFI_VERSION and sizeof(VgiApi).
+extern "C" void vgi_selftest_ffi_layout(uint32_t *version, size_t *size) {
+	*version = VGI_FFI_VERSION;
+	*size = sizeof(VgiApi);
+}
+
+//! Runs vgi_bridge_init's check of `api` (only its version and size are
+//! read). 0: it passes; otherwise the error is written to `message`.
+extern "C" int vgi_selftest_ffi_check(const VgiApi *api, char *message, size_t message_len) {
+	auto mismatch = vgi::ApiMismatch(*api);
+	if (mismatch.empty()) {
+		return 0;
+	}
+	snprintf(message, message_len, "%s", mismatch.c_str());
 	return 1;
 }

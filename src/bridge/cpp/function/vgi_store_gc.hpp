@@ -2,12 +2,12 @@
 #pragma once
 
 #include "duckdb.hpp"
-#include "vgi_ffi.h"
+#include "vgi_registry_handle.hpp"
 
 namespace duckdb {
 class ExtensionLoader;
 }
 
 namespace vgi {
-void RegisterStoreGc(duckdb::ExtensionLoader &loader, duckdb::shared_ptr<RegistryHandle> registry);
+void RegisterStoreGc(duckdb::ExtensionLoader &loader, duckdb::shared_ptr<VgiRegistryHandle> registry);
 } // namespace vgi

@@ -1,4 +1,4 @@
-// Projection pushdown into buffering calls (see vgi_pushdown.cpp).
+// Projection pushdown into buffering calls (see vgi_projection_pushdown.cpp).
 #pragma once
 
 #include "duckdb.hpp"

@@ -1,6 +1,6 @@
-#include "vgi_batch_builder.hpp"
+#include "arrow/vgi_batch_builder.hpp"
 
-#include "vgi_arrow.hpp"
+#include "arrow/vgi_arrow.hpp"
 
 namespace vgi {
 
@@ -82,7 +82,7 @@ static void Gather(const UnifiedVectorFormat &format, idx_t count, data_ptr_t ta
 
 void FixedWidthColumn::Append(Vector &input, idx_t count) {
 	UnifiedVectorFormat format;
-	input.ToUnifiedFormat(count, format);
+	input.ToUnifiedFormat(format);
 	data.resize((rows + count) * width);
 	auto target = data.data() + rows * width;
 	if (input.GetVectorType() == VectorType::FLAT_VECTOR) {
@@ -247,7 +247,7 @@ void ArrowBatchBuilder::Append(DataChunk &chunk) {
 		}
 	}
 	if (appender) {
-		appended.SetCardinality(count);
+		appended.SetCardinalityUnsafe(count);
 		appender->Append(appended, 0, count, count);
 	}
 	rows += count;

@@ -9,8 +9,8 @@
 #include "duckdb/planner/operator/logical_filter.hpp"
 #include "duckdb/planner/operator/logical_order.hpp"
 
-#include "vgi_operator.hpp"
-#include "vgi_pushdown.hpp"
+#include "operator/logical_vgi_buffering.hpp"
+#include "optimizer/vgi_projection_pushdown.hpp"
 
 namespace vgi {
 
@@ -90,7 +90,7 @@ static void TryPrune(LogicalVgiBuffering &call, const vector<reference<LogicalOp
 static void Visit(LogicalOperator &op, vector<reference<LogicalOperator>> &ancestors) {
 	if (op.type == LogicalOperatorType::LOGICAL_EXTENSION_OPERATOR) {
 		auto *call = dynamic_cast<LogicalVgiBuffering *>(&op);
-		if (call && call->call->HasFlag(VGI_PROJECTION_PUSHDOWN)) {
+		if (call && call->bind_data->HasFlag(VGI_PROJECTION_PUSHDOWN)) {
 			TryPrune(*call, ancestors);
 		}
 	}
@@ -101,7 +101,7 @@ static void Visit(LogicalOperator &op, vector<reference<LogicalOperator>> &ances
 	ancestors.pop_back();
 }
 
-static void PushDownProjections(OptimizerExtensionInput &input, unique_ptr<LogicalOperator> &plan) {
+static void PushDownProjections(OptimizerExtensionInput &, unique_ptr<LogicalOperator> &plan) {
 	vector<reference<LogicalOperator>> ancestors;
 	Visit(*plan, ancestors);
 }

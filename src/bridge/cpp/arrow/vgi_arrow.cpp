@@ -1,4 +1,4 @@
-#include "vgi_arrow.hpp"
+#include "arrow/vgi_arrow.hpp"
 
 #include "duckdb/common/arrow/arrow_converter.hpp"
 
@@ -38,15 +38,36 @@ void ExportRow(ClientContext &context, const vector<LogicalType> &types, const v
 	if (!types.empty()) {
 		row.Initialize(Allocator::DefaultAllocator(), types);
 		for (idx_t i = 0; i < values.size(); i++) {
-			row.SetValue(i, 0, values[i]);
+			row.data[i].SetValue(0, values[i]);
 		}
 	}
-	row.SetCardinality(types.empty() ? 0 : 1);
+	row.SetCardinalityUnsafe(types.empty() ? 0 : 1);
 	ExportSchema(context, types, names, out_schema);
 	ExportChunk(context, row, out_array);
 	if (types.empty()) {
 		out_array.length = 1;
 	}
+}
+
+ImportedRow ImportRow(DatabaseInstance &db, ArrowSchemaWrapper &schema, ArrowArrayWrapper &row) {
+	// Arrow type import needs a client context; a short-lived connection
+	// gives one at load time.
+	Connection connection(db);
+	auto &context = *connection.context;
+	auto imported = ImportSchema(context, schema.arrow_schema);
+	ImportedRow result;
+	result.types = imported.types;
+	if (imported.types.empty()) {
+		return result;
+	}
+	DataChunk chunk;
+	chunk.Initialize(Allocator::DefaultAllocator(), imported.types);
+	ArrowBatchReader reader(context, row.arrow_array);
+	reader.Emit(imported, chunk);
+	for (idx_t i = 0; i < imported.types.size(); i++) {
+		result.values.push_back(chunk.size() > 0 ? chunk.GetValue(i, 0) : Value(imported.types[i]));
+	}
+	return result;
 }
 
 ArrowBatchReader::ArrowBatchReader(ClientContext &context, ArrowArray &array) {
@@ -65,7 +86,7 @@ void ArrowBatchReader::Emit(const ImportedSchema &schema, DataChunk &out, const 
 	state->column_ids.assign(columns.begin(), columns.end());
 	auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, length - state->chunk_offset);
 	out.Reset();
-	out.SetCardinality(count);
+	out.SetCardinalityUnsafe(count);
 	if (count > 0) {
 		ArrowTableFunction::ArrowToDuckDB(*state, schema.table.GetColumns(), out);
 	}

@@ -30,6 +30,16 @@ ImportedSchema ImportSchema(ClientContext &context, ArrowSchema &schema);
 void ExportRow(ClientContext &context, const vector<LogicalType> &types, const vector<string> &names,
                const vector<Value> &values, ArrowSchema &out_schema, ArrowArray &out_array);
 
+//! The types and the one row of values of a struct array Rust exported with
+//! its schema (a function's parameter defaults, the settings' defaults).
+struct ImportedRow {
+	vector<LogicalType> types;
+	vector<Value> values;
+};
+//! Imports a one-row struct array (no context needed: it opens a
+//! short-lived connection to `db`, as at LOAD time).
+ImportedRow ImportRow(DatabaseInstance &db, ArrowSchemaWrapper &schema, ArrowArrayWrapper &row);
+
 //! Emits one Arrow struct array as DuckDB chunks of at most STANDARD_VECTOR_SIZE rows.
 class ArrowBatchReader {
 public:

@@ -6,21 +6,22 @@
 #include "duckdb/main/extension/extension_loader.hpp"
 #include "duckdb/parser/parsed_data/create_table_function_info.hpp"
 
-#include "vgi_operator.hpp"
-#include "vgi_store_gc.hpp"
+#include "arrow/vgi_arrow.hpp"
+#include "function/vgi_store_gc.hpp"
+#include "vgi_api.hpp"
 
 namespace vgi {
 
 static constexpr const char *TTL_SETTING = "vgi_orphan_ttl_seconds";
 
 struct StoreGcInfo : public TableFunctionInfo {
-	explicit StoreGcInfo(shared_ptr<RegistryHandle> registry_p) : registry(std::move(registry_p)) {
+	explicit StoreGcInfo(shared_ptr<VgiRegistryHandle> registry_p) : registry(std::move(registry_p)) {
 	}
-	shared_ptr<RegistryHandle> registry;
+	shared_ptr<VgiRegistryHandle> registry;
 };
 
 struct StoreGcBind : public TableFunctionData {
-	shared_ptr<RegistryHandle> registry;
+	shared_ptr<VgiRegistryHandle> registry;
 	int64_t ttl_seconds = 0;
 };
 
@@ -57,8 +58,8 @@ static unique_ptr<GlobalTableFunctionState> Init(ClientContext &context, TableFu
 	// Released by the wrapper should the import throw before the reader owns it.
 	ArrowArrayWrapper array;
 	char *error = nullptr;
-	if (Api().store_gc(bind.registry->registry, bind.ttl_seconds, &state->arrow_schema->arrow_schema, &array.arrow_array,
-	                   &error) != 0) {
+	if (Api().registry_store_gc(bind.registry->registry, bind.ttl_seconds, &state->arrow_schema->arrow_schema,
+	                            &array.arrow_array, &error) != 0) {
 		ThrowRustError("vgi_store_gc", "collect", error);
 	}
 	state->schema = ImportSchema(context, state->arrow_schema->arrow_schema);
@@ -66,16 +67,16 @@ static unique_ptr<GlobalTableFunctionState> Init(ClientContext &context, TableFu
 	return std::move(state);
 }
 
-static void Scan(ClientContext &context, TableFunctionInput &input, DataChunk &output) {
+static void Scan(ClientContext &, TableFunctionInput &input, DataChunk &output) {
 	auto &state = input.global_state->Cast<StoreGcState>();
 	if (state.reader->Finished()) {
-		output.SetCardinality(0);
+		output.SetCardinalityUnsafe(0);
 		return;
 	}
 	state.reader->Emit(state.schema, output);
 }
 
-void RegisterStoreGc(ExtensionLoader &loader, shared_ptr<RegistryHandle> registry) {
+void RegisterStoreGc(ExtensionLoader &loader, shared_ptr<VgiRegistryHandle> registry) {
 	TableFunction function(Identifier("vgi_store_gc"), {}, Scan, Bind, Init);
 	function.GetSignature().AddKeywordOnly(Identifier("ttl_seconds"), LogicalType::BIGINT, Value(LogicalType::BIGINT));
 	function.function_info = make_shared_ptr<StoreGcInfo>(std::move(registry));
