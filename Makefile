@@ -126,9 +126,9 @@ test-sql: release test-build venv
 # so Python (pytest, test/python/conftest.py) rather than sqllogictest. Each
 # test gets a private, empty TMPDIR below this one and must leave its store
 # empty. Checks that need root (mounting a tmpfs for the full disk) skip as
-# another user, with one line (-rs) naming the missing privilege; a known
-# bug is a strict xfail whose reason prints (-rx). test_release.py checks
-# the shipped build, the others use the tests' build.
+# another user, with one line (-rs) naming the missing privilege; an xfail,
+# should one be added for a known bug, prints its reason (-rx).
+# test_release.py checks the shipped build, the others use the tests' build.
 test-python: release test-build venv
 	rm -rf $(TEST_TMPDIR)-python && mkdir -p $(TEST_TMPDIR)-python
 	TMPDIR=$(TEST_TMPDIR)-python $(PY) -m pytest -rsx -q test/python --extension $(TEST_EXTENSION) \
