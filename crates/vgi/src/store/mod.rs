@@ -126,8 +126,9 @@ pub fn new_execution_id() -> Result<Vec<u8>> {
 }
 
 /// A store in a fresh temporary directory (kept alive by the returned guard).
-#[cfg(test)]
-pub(crate) fn test_store() -> (tempfile::TempDir, std::sync::Arc<BufferingStore>) {
+/// Outside this crate's own tests, with the `test-util` feature.
+#[cfg(any(test, feature = "test-util"))]
+pub fn test_store() -> (tempfile::TempDir, std::sync::Arc<BufferingStore>) {
     let dir = tempfile::tempdir().unwrap();
     let store = BufferingStore::open(dir.path().join("root")).unwrap();
     (dir, std::sync::Arc::new(store))
