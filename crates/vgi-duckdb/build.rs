@@ -68,17 +68,9 @@ fn shim_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(vgi_skip_bridge)");
     println!("cargo:rerun-if-env-changed=VGI_DUCKDB_DIR");
     println!("cargo:rerun-if-env-changed=VGI_DUCKDB_VERSION");
     println!("cargo:rerun-if-env-changed=VGI_CACHE_DIR");
-    println!("cargo:rerun-if-env-changed=VGI_SKIP_BRIDGE");
-    if env::var_os("VGI_SKIP_BRIDGE").is_some() || env::var_os("CARGO_FEATURE_BRIDGE").is_none() {
-        // SDK-only builds: workers (no DuckDB in them), and unit tests while
-        // DuckDB is still compiling.
-        println!("cargo:rustc-cfg=vgi_skip_bridge");
-        return;
-    }
     let version = duckdb_version();
     let duckdb = duckdb_dir(&version);
     let lib = duckdb.join("lib");
@@ -91,7 +83,7 @@ fn main() {
     }
     println!("cargo:rerun-if-changed={}", duckdb.join("READY").display());
 
-    let shim_dir = PathBuf::from("src/bridge/cpp");
+    let shim_dir = PathBuf::from("src/cpp");
     let mut build = cc::Build::new();
     build.cpp(true).std("c++17");
     // DuckDB's headers as system headers: warnings inside them are not the

@@ -10,13 +10,13 @@ use arrow_schema::SchemaRef;
 use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
 use super::subprocess::{check_sandbox, pool_for, Remote, RemoteBind};
-use crate::bridge::memory_budget::memory_budget;
-use crate::sdk::{
+use crate::memory_budget::memory_budget;
+use vgi::sdk::{
     check_arguments, ArgSpec, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings,
     TableProducer,
 };
-use crate::store::{new_execution_id, BufferingStore};
-use crate::Result;
+use vgi::store::{new_execution_id, BufferingStore};
+use vgi::Result;
 
 /// What binding one call produced; shared by its executions.
 pub(crate) struct BoundCall {

@@ -23,9 +23,9 @@ use super::arrow_ffi::{export_batch, export_schema, import_batch, read_batch, re
 use super::execution::{BoundCall, Execution, LogLine, Producer};
 use super::guard::{guarded, quietly, vgi_error_free};
 use super::registry::{RegisteredFunction, Registry};
-use crate::sdk::{ArgSpec, ArgType, Arguments, Error, Interrupt, Settings};
-use crate::store::Orphan;
-use crate::Result;
+use vgi::sdk::{ArgSpec, ArgType, Arguments, Error, Interrupt, Settings};
+use vgi::store::Orphan;
+use vgi::Result;
 
 /// A borrowed UTF-8 string.
 #[repr(C)]

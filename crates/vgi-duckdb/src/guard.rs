@@ -4,13 +4,10 @@
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::sdk::panic::panic_message;
+use vgi::sdk::panic::panic_message;
 
 /// Runs `f`; on error or panic stores a message in `*error` and returns None.
-pub(crate) fn guarded<T>(
-    error: *mut *mut c_char,
-    f: impl FnOnce() -> crate::Result<T>,
-) -> Option<T> {
+pub(crate) fn guarded<T>(error: *mut *mut c_char, f: impl FnOnce() -> vgi::Result<T>) -> Option<T> {
     let message = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(value)) => return Some(value),
         Ok(Err(e)) => e.to_string(),

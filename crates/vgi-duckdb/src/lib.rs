@@ -1,5 +1,6 @@
-//! The DuckDB bridge: the C++ operator in `cpp/` and the Rust side of its
-//! C ABI. A crate that builds its own extension calls
+//! The DuckDB bridge of the `vgi` SDK: the C++ operator in `cpp/` and the
+//! Rust side of its C ABI. A crate that builds its own extension depends on
+//! `vgi` (the functions) and this crate, and calls
 //! [`export_extension!`](crate::export_extension).
 
 mod arrow_ffi;
@@ -66,7 +67,7 @@ fn collect_orphans_at_load(registry: &Registry) {
 /// (and, optionally, a `Vec<SettingSpec>` of DuckDB settings).
 ///
 /// ```ignore
-/// vgi::export_extension!(topk, vec![Box::new(TopK) as Box<dyn vgi::TableBufferingFunction>]);
+/// vgi_duckdb::export_extension!(topk, vec![Box::new(TopK) as Box<dyn vgi::TableBufferingFunction>]);
 /// ```
 #[macro_export]
 macro_rules! export_extension {
@@ -80,9 +81,9 @@ macro_rules! export_extension {
         /// Called by DuckDB with its `ExtensionLoader`.
         #[export_name = concat!(stringify!($name), "_duckdb_cpp_init")]
         pub unsafe extern "C-unwind" fn __vgi_duckdb_cpp_init(loader: *mut ::std::ffi::c_void) {
-            let registry = $crate::bridge::Registry::from_entry_point(|| $functions, || $settings);
+            let registry = $crate::Registry::from_entry_point(|| $functions, || $settings);
             // SAFETY: DuckDB passes its ExtensionLoader.
-            unsafe { $crate::bridge::init_extension(loader, registry) }
+            unsafe { $crate::init_extension(loader, registry) }
         }
     };
 }

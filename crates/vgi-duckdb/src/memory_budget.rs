@@ -1,8 +1,8 @@
 //! The memory tier's budget (`vgi_memory_budget`), from the settings of a
 //! bound call: the store keeps in-process executions in memory up to it.
 
-use crate::error::{Error, Result};
-use crate::sdk::Settings;
+use vgi::error::{Error, Result};
+use vgi::sdk::Settings;
 
 /// The setting that sizes the memory tier: a share of DuckDB's
 /// `memory_limit` (`'25%'`), a size (`'512MB'`, `'2GiB'`, `'1000000'` bytes)

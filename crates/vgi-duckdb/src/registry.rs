@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use arrow_array::Int64Array;
 
-use crate::sdk::panic::panic_message;
-use crate::sdk::{ArgSpec, ArgType, FunctionMetadata, SettingSpec, TableBufferingFunction};
-use crate::store::BufferingStore;
+use vgi::sdk::panic::panic_message;
+use vgi::sdk::{ArgSpec, ArgType, FunctionMetadata, SettingSpec, TableBufferingFunction};
+use vgi::store::BufferingStore;
 
 /// A registered function with its description, computed once at load time.
 pub(crate) struct RegisteredFunction {
@@ -206,7 +206,7 @@ fn process_batch_rows_setting() -> SettingSpec {
 }
 
 fn memory_budget_setting() -> SettingSpec {
-    use crate::bridge::memory_budget::{DEFAULT_MEMORY_BUDGET, MEMORY_BUDGET_SETTING};
+    use crate::memory_budget::{DEFAULT_MEMORY_BUDGET, MEMORY_BUDGET_SETTING};
     SettingSpec::new(
         MEMORY_BUDGET_SETTING,
         "Memory that the state of in-process executions may hold before it spills to files: \
@@ -248,9 +248,9 @@ fn validate(functions: &[Arc<RegisteredFunction>]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sdk::{BindParams, BindResponse, BufferingParams, TableProducer};
-    use crate::store::test_store;
     use arrow_array::RecordBatch;
+    use vgi::sdk::{BindParams, BindResponse, BufferingParams, TableProducer};
+    use vgi::store::test_store;
 
     /// Panics in the description method named by `panics_in`.
     struct Panicky {
@@ -276,21 +276,21 @@ mod tests {
             }
             vec![ArgSpec::table("data")]
         }
-        fn on_bind(&self, params: &BindParams) -> crate::Result<BindResponse> {
+        fn on_bind(&self, params: &BindParams) -> vgi::Result<BindResponse> {
             Ok(BindResponse::new(params.input_schema.clone()))
         }
-        fn process(&self, _: &BufferingParams, _: &RecordBatch) -> crate::Result<Vec<u8>> {
+        fn process(&self, _: &BufferingParams, _: &RecordBatch) -> vgi::Result<Vec<u8>> {
             Ok(Vec::new())
         }
-        fn combine(&self, _: &BufferingParams, _: &[Vec<u8>]) -> crate::Result<Vec<Vec<u8>>> {
+        fn combine(&self, _: &BufferingParams, _: &[Vec<u8>]) -> vgi::Result<Vec<Vec<u8>>> {
             Ok(Vec::new())
         }
         fn finalize_producer(
             &self,
             _: &BufferingParams,
             _: Vec<u8>,
-        ) -> crate::Result<Box<dyn TableProducer>> {
-            Err(crate::Error::function("never finalized"))
+        ) -> vgi::Result<Box<dyn TableProducer>> {
+            Err(vgi::Error::function("never finalized"))
         }
     }
 

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
-use crate::bridge::execution::RemoteCall;
-use crate::store::BufferingStore;
-use crate::{Result, Settings, TableProducer};
+use crate::execution::RemoteCall;
+use vgi::store::BufferingStore;
+use vgi::{Result, Settings, TableProducer};
 
 /// No pool can exist in this build.
 pub(crate) enum Pool {}

@@ -1,6 +1,6 @@
 // The C ABI between the C++ operator and the Rust SDK.
 //
-// Rust implements the functions of `VgiApi` (src/bridge/ffi.rs); C++
+// Rust implements the functions of `VgiApi` (crates/vgi-duckdb/src/ffi.rs); C++
 // implements `vgi_bridge_init`. Arrow data crosses through the Arrow C
 // Data Interface. A function that can fail returns a non-zero status and
 // stores a message in `*error` (allocated by Rust, released with

@@ -1,5 +1,5 @@
 // Checks of the C++ half that need DuckDB but no query, called by the Rust
-// unit tests (src/bridge/ffi.rs). Nothing else calls them.
+// unit tests (crates/vgi-duckdb/src/ffi.rs). Nothing else calls them.
 #include "duckdb.hpp"
 
 #include "arrow/vgi_batch_builder.hpp"

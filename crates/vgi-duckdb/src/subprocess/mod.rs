@@ -10,8 +10,8 @@ use std::time::Duration;
 pub(crate) use pool::{Pool, WorkerConfig};
 pub(crate) use remote::{Remote, RemoteBind};
 
-use crate::store::BufferingStore;
-use crate::{Error, Result, Settings};
+use vgi::store::BufferingStore;
+use vgi::{Error, Result, Settings};
 
 /// `in_process` (the default) or `subprocess`.
 pub const EXECUTION_SETTING: &str = "vgi_execution";
@@ -202,7 +202,7 @@ mod tests {
         );
         assert_eq!(configured_command(&with_command(""), false).unwrap(), None);
         assert_eq!(configured_command(&Settings::new(), false).unwrap(), None);
-        let (_dir, store) = crate::store::test_store();
+        let (_dir, store) = vgi::store::test_store();
         let settings = with_command("touch /tmp/x").with(EXECUTION_SETTING, "subprocess");
         let err = pool_for(&settings, &store, false).err().expect("refused");
         assert!(err.to_string().contains("enable_external_access"), "{err}");

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use vgi_rpc_client::RpcClient;
 
-use crate::protocol::{PROTOCOL_NAME, PROTOCOL_VERSION};
-use crate::{Error, Result};
+use vgi::protocol::{PROTOCOL_NAME, PROTOCOL_VERSION};
+use vgi::{Error, Result};
 
 /// Idle workers kept after a burst of parallel calls.
 pub(crate) const MAX_IDLE: usize = 8;

@@ -9,12 +9,12 @@ use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::pool::{Pool, Worker, MAX_IDLE};
-use crate::bridge::execution::RemoteCall;
-use crate::ipc::encode_batch;
-use crate::protocol::args::to_wire;
-use crate::protocol::rows::{schema_from_ipc, schema_to_ipc, unwrap, wrap_request, Record, Row};
-use crate::protocol::{methods, phases, schemas, SCHEMA_NAME};
-use crate::{Error, Result, Settings, TableProducer};
+use crate::execution::RemoteCall;
+use vgi::ipc::encode_batch;
+use vgi::protocol::args::to_wire;
+use vgi::protocol::rows::{schema_from_ipc, schema_to_ipc, unwrap, wrap_request, Record, Row};
+use vgi::protocol::{methods, phases, schemas, SCHEMA_NAME};
+use vgi::{Error, Result, Settings, TableProducer};
 
 /// A call bound by a worker's `bind`: the request and what it answered,
 /// which every execution of the call sends at its sink `init`.
