@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 
-use crate::{
+use vgi::{
     ArgSpec, BindParams, BindResponse, BufferingParams, Error, FunctionMetadata, Result,
     StoreScanProducer, TableBufferingFunction, TableProducer,
 };
@@ -115,8 +115,8 @@ impl TableBufferingFunction for BufferInput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{new_execution_id, test_store};
     use arrow_array::{ArrayRef, Int64Array, StringArray};
+    use vgi::store::{new_execution_id, test_store};
 
     /// Runs buffer_input over `batches` with the memory tier at `budget`
     /// bytes (`None`: no tier); returns what its producers yield, in

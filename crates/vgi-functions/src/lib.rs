@@ -1,10 +1,7 @@
-//! The buffering functions the `vgi` extension ships, and (with the
-//! `fixtures` feature, which only the tests' build turns on) the test
-//! fixtures.
+//! The buffering functions the `vgi` extension ships. The test fixtures
+//! are the `vgi-fixtures` crate, which only the tests' builds take in.
 
 mod buffer_input;
-#[cfg(feature = "fixtures")]
-pub mod fixtures;
 mod sum_all_columns;
 
 pub use buffer_input::BufferInput;
@@ -14,7 +11,7 @@ use std::sync::Arc;
 
 use arrow_array::Int64Array;
 
-use crate::{SettingSpec, TableBufferingFunction};
+use vgi::{SettingSpec, TableBufferingFunction};
 
 /// The DuckDB settings the `vgi` extension registers.
 pub fn settings() -> Vec<SettingSpec> {
@@ -25,17 +22,8 @@ pub fn settings() -> Vec<SettingSpec> {
     )]
 }
 
-/// Every function the `vgi` extension registers: the shipped ones, and the
-/// test fixtures in a build with the `fixtures` feature.
+/// The functions `vgi.duckdb_extension` and `vgi-worker` ship (the tests'
+/// builds add `vgi_fixtures::all()`).
 pub fn all() -> Vec<Box<dyn TableBufferingFunction>> {
-    #[allow(unused_mut)]
-    let mut functions = shipped();
-    #[cfg(feature = "fixtures")]
-    functions.extend(fixtures::all());
-    functions
-}
-
-/// The functions `vgi.duckdb_extension` ships.
-pub fn shipped() -> Vec<Box<dyn TableBufferingFunction>> {
     vec![Box::new(BufferInput), Box::new(SumAllColumns)]
 }

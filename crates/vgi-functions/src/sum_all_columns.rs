@@ -25,9 +25,9 @@ use arrow_array::{
 use arrow_buffer::i256;
 use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef};
 
-use crate::ipc::{decode_batches, encode_batch};
-use crate::sdk::hugeint::{self, WideInteger};
-use crate::{
+use vgi::ipc::{decode_batches, encode_batch};
+use vgi::sdk::hugeint::{self, WideInteger};
+use vgi::{
     ArgSpec, BindParams, BindResponse, BufferingParams, Error, FunctionMetadata, Result,
     TableBufferingFunction, TableProducer, VecProducer,
 };
