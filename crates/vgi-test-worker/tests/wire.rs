@@ -1,7 +1,7 @@
 //! Drives `vgi-worker` processes through vgi-rpc's client as a `vgi.v3`
 //! client does: the catalog listing (every record's schema checked field by
 //! field against the v3 facts, written out here independently of
-//! `src/protocol/schemas.rs`), the buffering lifecycle across two worker
+//! `crates/vgi/src/protocol/schemas.rs`), the buffering lifecycle across two worker
 //! processes, arguments in the `args` struct, errors in every phase, the
 //! version gate, and the removal of an execution's state without the
 //! destructor.
@@ -30,7 +30,7 @@ use vgi_rpc_client::RpcClient;
 /// A worker whose store lives under `tmpdir` (like its client's), spoken
 /// to as `protocol` `version`.
 fn client(tmpdir: &Path, args: &[&str], protocol: &str, version: &str) -> RpcClient {
-    let exe = env!("CARGO_BIN_EXE_vgi-worker");
+    let exe = env!("CARGO_BIN_EXE_vgi-test-worker");
     let mut cmd = vec![
         "env".to_string(),
         format!("TMPDIR={}", tmpdir.display()),
@@ -652,7 +652,7 @@ fn an_idle_execution_is_removed() {
     let err = process(&mut w, "buffer_input", &exec, &input(0, 1), None).unwrap_err();
     assert!(err.contains("unknown execution"), "{err}");
 
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_vgi-worker"))
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_vgi-test-worker"))
         .args(["--idle-execution-seconds", "0"])
         .output()
         .unwrap();

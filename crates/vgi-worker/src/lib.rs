@@ -2,10 +2,15 @@
 //! (the vgi extension's subprocess execution, or any client of protocol
 //! `vgi.v3`). State goes to the store under `$TMPDIR`, shared with the
 //! client and the other workers of the pool.
+//!
+//! The command line of both workers: `vgi-worker` (src/main.rs, the shipped
+//! functions) and the tests' `vgi-test-worker` (crates/vgi-test-worker, with
+//! the fixtures) call [`main`] with their functions.
 
 use std::time::Duration;
 
 use vgi::worker::{WorkerOptions, DEFAULT_IDLE_EXECUTION_SECONDS};
+use vgi::TableBufferingFunction;
 
 fn usage() -> String {
     format!(
@@ -43,7 +48,9 @@ fn options(args: impl Iterator<Item = String>) -> Result<WorkerOptions, String> 
     Ok(options)
 }
 
-fn main() {
+/// Parses the command line and serves `functions` on stdin/stdout; exits
+/// with status 2 on a bad command line, 1 if serving fails.
+pub fn main(functions: Vec<Box<dyn TableBufferingFunction>>) {
     let options = match options(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(e) => {
@@ -51,7 +58,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = vgi::worker::serve_stdio_with(vgi::functions::all(), options) {
+    if let Err(e) = vgi::worker::serve_stdio_with(functions, options) {
         eprintln!("vgi-worker: {e}");
         std::process::exit(1);
     }
