@@ -435,4 +435,4 @@ mod tests;
 // Defines `topk_duckdb_cpp_init`, the entry point DuckDB calls on
 // `LOAD 'topk.duckdb_extension'`.
 #[rustfmt::skip]
-vgi::export_extension!(topk, vec![Box::new(TopK) as Box<dyn vgi::TableBufferingFunction>]);
+vgi_duckdb::export_extension!(topk, vec![Box::new(TopK) as Box<dyn vgi::TableBufferingFunction>]);
