@@ -3,7 +3,8 @@
 # (scripts/configure-extensions.sh) and adds each SOURCE_DIR below, whose
 # CMakeLists.txt builds the extension with cargo and lets DuckDB's own
 # scripts/append_metadata.cmake write its footer. Versions come from the
-# crates' Cargo.toml.
+# Cargo.toml files: vgi's from the workspace's [workspace.package], topk's
+# from its own [package].
 include(${CMAKE_CURRENT_LIST_DIR}/cmake/cargo_version.cmake)
 
 vgi_cargo_version(_vgi_version ${CMAKE_CURRENT_LIST_DIR}/Cargo.toml)

@@ -9,8 +9,9 @@
 #
 #   usage: scripts/configure-extensions.sh VERSION BUILD_DIR
 #
-# Reads CARGO_TARGET_DIR (the extension's) and VGI_CACHE_DIR from the
-# environment, as the Makefile exports them. A configured BUILD_DIR is kept:
+# Reads CARGO_TARGET_DIR (the one target directory of the cargo workspace,
+# for every extension) and VGI_CACHE_DIR from the environment, as the
+# Makefile exports them. A configured BUILD_DIR is kept:
 # CMake re-runs its configure step by itself when a CMake file changes.
 set -euo pipefail
 # DuckDB's CMake takes its version from $DUCKDB_VERSION before
@@ -23,7 +24,6 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cache=${VGI_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vgi}
 duckdb=$cache/duckdb/v$version
 target=${CARGO_TARGET_DIR:-$cache/target-v$version}
-example_target=$cache/target-examples-v$version
 if [ ! -f "$duckdb/READY" ]; then
     echo "vgi: DuckDB v$version is not built: run scripts/build-duckdb.sh $version" >&2
     exit 1
@@ -41,8 +41,7 @@ mkdir -p "$build"
     -DPREBUILT_BINARY="$duckdb/lib/libduckdb.a" \
     -DDUCKDB_EXTENSION_CONFIGS="$here/extension_config.cmake" \
     -DVGI_CARGO="$(command -v cargo)" \
-    -DVGI_CARGO_TARGET_DIR="$target" \
-    -DVGI_EXAMPLE_CARGO_TARGET_DIR="$example_target" > "$build/configure.log" 2>&1 || {
+    -DVGI_CARGO_TARGET_DIR="$target" > "$build/configure.log" 2>&1 || {
     cat "$build/configure.log" >&2
     echo "vgi: configuring DuckDB's CMake build in $build failed (log above)" >&2
     exit 1
