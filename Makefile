@@ -12,7 +12,9 @@
 # Every target is for one DuckDB release: DUCKDB_VERSION (default below; e.g.
 # `make test DUCKDB_VERSION=2.0.0`). A C++-ABI extension loads only into the
 # release it was compiled against, so each release has its own DuckDB build,
-# cargo target directory, venv and output folder build/v$(DUCKDB_VERSION)/.
+# cargo target directory (one for every build of the cargo workspace: the
+# extension, the tests' extension, both workers, the example), venv and
+# output folder build/v$(DUCKDB_VERSION)/.
 # DuckDB is compiled from the PyPI source distribution of the release once
 # per machine (about 15 minutes on two cores) into $(VGI_CACHE_DIR)/duckdb;
 # later builds, and other clones, reuse it. Adding a release: add it to
@@ -37,11 +39,6 @@ CARGO ?= cargo
 # vgi-rpc 0.32 declares rust-version 1.97; it builds and passes its use here
 # with the machine's 1.95, which cargo only allows with this flag.
 CARGO_FLAGS := --locked --ignore-rust-version
-# The worker links no DuckDB, so one build serves every release; it builds in
-# a target directory of its own: it depends on the vgi library without the
-# bridge, and cargo would overwrite libvgi.so (cdylib outputs carry no hash)
-# in a shared one.
-WORKER_TARGET_DIR := $(VGI_CACHE_DIR)/target-worker
 OUT := build/v$(DUCKDB_VERSION)
 # Copies a build output into place by rename, so a running worker or a
 # loaded extension is never overwritten in place.
@@ -56,9 +53,9 @@ CMAKE_BUILD := $(OUT)/cmake
 CMAKE := $(VGI_CACHE_DIR)/tools-venv/bin/cmake
 PY = $(shell scripts/setup-venv.sh $(DUCKDB_VERSION))
 
-# lint: rustfmt and clippy (every target, warnings are errors) on the vgi crate
-# with the DuckDB bridge, the worker and the example; .ci/run runs it. The
-# C++ shim compiles with -Wall -Wextra -Werror in every build (build.rs).
+# lint: rustfmt and clippy (every target, warnings are errors) on every crate
+# of the workspace; .ci/run runs it. The C++ shim compiles with -Wall -Wextra
+# -Werror in every build (crates/vgi-duckdb/build.rs).
 .PHONY: all release test-build duckdb configure venv demo test lint test-unit test-sql test-python test-cli install clean print-releases example test-examples bench
 
 all: release
@@ -71,26 +68,24 @@ configure: duckdb
 
 release: configure
 	$(CMAKE) --build $(CMAKE_BUILD) --target vgi_loadable_extension
-	CARGO_TARGET_DIR=$(WORKER_TARGET_DIR) $(CARGO) build --release -p vgi-worker $(CARGO_FLAGS)
+	$(CARGO) build --release -p vgi-worker $(CARGO_FLAGS)
 	mkdir -p $(OUT)
 	$(PUBLISH) $(CMAKE_BUILD)/extension/vgi/vgi.duckdb_extension $(EXTENSION)
-	$(PUBLISH) $(WORKER_TARGET_DIR)/release/vgi-worker $(WORKER)
+	$(PUBLISH) $(CARGO_TARGET_DIR)/release/vgi-worker $(WORKER)
 
 # The tests' build: the same extension and worker with the test fixtures
-# (cargo feature `fixtures`: slow_phase, crash_on_combine, ...), which the
-# shipped build leaves out. Its own target directories keep the two builds
-# from overwriting each other's libvgi.so.
+# (crates/vgi-fixtures: slow_phase, crash_on_combine, ...), which the
+# shipped build leaves out: the packages vgi-test-extension (libvgi_test.so)
+# and vgi-test-worker, published under the shipped names in $(OUT)/test/.
 TEST_OUT := $(OUT)/test
 TEST_EXTENSION := $(TEST_OUT)/vgi.duckdb_extension
-FIXTURES_TARGET_DIR := $(CARGO_TARGET_DIR)-fixtures
-FIXTURES_WORKER_TARGET_DIR := $(WORKER_TARGET_DIR)-fixtures
 
 test-build: configure
-	$(CMAKE) --build $(CMAKE_BUILD) --target vgi_fixtures_loadable_extension
-	CARGO_TARGET_DIR=$(FIXTURES_WORKER_TARGET_DIR) $(CARGO) build --release -p vgi-worker --features fixtures $(CARGO_FLAGS)
+	$(CMAKE) --build $(CMAKE_BUILD) --target vgi_test_loadable_extension
+	$(CARGO) build --release -p vgi-test-worker $(CARGO_FLAGS)
 	mkdir -p $(TEST_OUT)
-	$(PUBLISH) $(CMAKE_BUILD)/extension/vgi-fixtures/vgi.duckdb_extension $(TEST_EXTENSION)
-	$(PUBLISH) $(FIXTURES_WORKER_TARGET_DIR)/release/vgi-worker $(TEST_OUT)/vgi-worker
+	$(PUBLISH) $(CMAKE_BUILD)/extension/vgi-test/vgi.duckdb_extension $(TEST_EXTENSION)
+	$(PUBLISH) $(CARGO_TARGET_DIR)/release/vgi-test-worker $(TEST_OUT)/vgi-worker
 
 venv:
 	scripts/setup-venv.sh $(DUCKDB_VERSION) >/dev/null
@@ -100,9 +95,14 @@ demo: release venv
 
 test: test-unit test-sql test-python test-cli test-examples
 
+# Every crate's unit tests and the wire tests (crates/vgi-test-worker/tests),
+# the example's apart (test-examples): cargo unifies the features of the
+# packages one command builds, and the example takes vgi-duckdb without its
+# `subprocess` feature, as the example's own build does.
+EXAMPLE_PACKAGE := topk
+
 test-unit: duckdb
-	CARGO_TARGET_DIR=$(FIXTURES_TARGET_DIR) $(CARGO) test --release --features fixtures $(CARGO_FLAGS)
-	CARGO_TARGET_DIR=$(FIXTURES_WORKER_TARGET_DIR) $(CARGO) test --release -p vgi-worker --features fixtures $(CARGO_FLAGS)
+	$(CARGO) test --release --workspace --exclude $(EXAMPLE_PACKAGE) $(CARGO_FLAGS)
 
 # The store lives under TMPDIR; a private one lets the tests check that no
 # state is left behind (`require-env TMPDIR` in a test file).
@@ -141,14 +141,9 @@ test-cli: release venv
 	rm -rf $(TEST_TMPDIR)-cli && mkdir -p $(TEST_TMPDIR)-cli
 	TMPDIR=$(TEST_TMPDIR)-cli $(PY) test/cli/test_cli.py --duckdb-version $(DUCKDB_VERSION) $(EXTENSION)
 
-# The example extension (examples/topk): a crate of its own on top of the SDK,
-# taken in by DuckDB's CMake build through extension_config.cmake like vgi.
-# It builds in a target directory of its own: cargo names the vgi library
-# libvgi.so/libvgi.rlib without a hash (the crate is a cdylib), so building
-# vgi as the example's dependency (without the `extension` feature) in
-# $(CARGO_TARGET_DIR) would overwrite the vgi extension's libvgi.so.
-EXAMPLE_DIR := examples/topk
-EXAMPLE_TARGET_DIR := $(VGI_CACHE_DIR)/target-examples-v$(DUCKDB_VERSION)
+# The example extension (examples/topk): a workspace member on top of the
+# SDK and the bridge crates, taken in by DuckDB's CMake build through
+# extension_config.cmake like vgi.
 EXAMPLE_EXTENSION := $(OUT)/topk.duckdb_extension
 
 example: configure
@@ -160,7 +155,7 @@ example: configure
 # loading the topk extension (the vgi extension is built too: a test loads
 # both into one database).
 test-examples: example release venv
-	CARGO_TARGET_DIR=$(EXAMPLE_TARGET_DIR) $(CARGO) test --release $(CARGO_FLAGS) --manifest-path $(EXAMPLE_DIR)/Cargo.toml
+	$(CARGO) test --release -p $(EXAMPLE_PACKAGE) $(CARGO_FLAGS)
 	rm -rf $(TEST_TMPDIR)-examples && mkdir -p $(TEST_TMPDIR)-examples
 	TMPDIR=$(TEST_TMPDIR)-examples VGI_MAIN_EXTENSION=$(CURDIR)/$(EXTENSION) \
 		$(PY) test/sqllogictest.py --extension $(EXAMPLE_EXTENSION) test/examples
@@ -173,13 +168,12 @@ bench: release venv
 install: release venv
 	$(PY) scripts/install.py $(EXTENSION)
 
+# Clippy in two runs like the tests: the example's (vgi-duckdb without
+# `subprocess`, so the bridge's in-process stand-in is linted too) apart.
 lint: duckdb
 	$(CARGO) fmt --all --check
-	$(CARGO) fmt --check --manifest-path $(EXAMPLE_DIR)/Cargo.toml
-	$(CARGO) clippy --release --all-targets $(CARGO_FLAGS) -- -D warnings
-	CARGO_TARGET_DIR=$(WORKER_TARGET_DIR) $(CARGO) clippy --release --all-targets -p vgi-worker $(CARGO_FLAGS) -- -D warnings
-	CARGO_TARGET_DIR=$(EXAMPLE_TARGET_DIR) $(CARGO) clippy --release --all-targets $(CARGO_FLAGS) \
-		--manifest-path $(EXAMPLE_DIR)/Cargo.toml -- -D warnings
+	$(CARGO) clippy --release --workspace --exclude $(EXAMPLE_PACKAGE) --all-targets $(CARGO_FLAGS) -- -D warnings
+	$(CARGO) clippy --release -p $(EXAMPLE_PACKAGE) --all-targets $(CARGO_FLAGS) -- -D warnings
 
 print-releases:
 	@echo $(DUCKDB_RELEASES)
