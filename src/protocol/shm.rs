@@ -42,6 +42,10 @@ pub const INPUT_KEY: &str = "vgi.shm.input";
 /// Stream batch metadata: where the output batch's IPC stream is.
 pub const BATCH_KEY: &str = "vgi.shm.batch";
 
+/// The error type of a request whose shared memory the worker cannot use:
+/// nothing ran, so the client may send the request again inline.
+pub const REFUSED: &str = "SharedMemoryError";
+
 /// The directory segments live in (a tmpfs on Linux).
 const DIR: &str = "/dev/shm";
 /// Every segment's name starts so; the worker attaches no other file.
