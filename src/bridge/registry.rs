@@ -163,8 +163,7 @@ fn bridge_settings() -> Vec<SettingSpec> {
 #[cfg(feature = "subprocess")]
 fn subprocess_settings() -> Vec<SettingSpec> {
     use super::subprocess::{
-        COMMAND_SETTING, EXECUTION_SETTING, SHARED_MEMORY_SETTING, TIMEOUT_SETTING,
-        WORKERS_SETTING,
+        COMMAND_SETTING, EXECUTION_SETTING, SHARED_MEMORY_SETTING, TIMEOUT_SETTING, WORKERS_SETTING,
     };
     use arrow_array::{BooleanArray, StringArray};
     vec![

@@ -289,7 +289,10 @@ mod tests {
         assert_eq!(decoded, vec![batch.clone()]);
         let values = decoded[0].column(1).to_data().buffers()[0].as_ptr();
         let range = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
-        assert!(range.contains(&(values as usize)), "the decoded array is a copy");
+        assert!(
+            range.contains(&(values as usize)),
+            "the decoded array is a copy"
+        );
         assert!(decode_buffer(Buffer::from(&bytes[..bytes.len() / 2])).is_err());
         assert!(decode_buffer(Buffer::from(b"not arrow".as_slice())).is_err());
         assert_eq!(encode_batch_into(&batch, Vec::new()).unwrap(), bytes);

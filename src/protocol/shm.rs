@@ -108,7 +108,8 @@ impl Segment {
             Mode::from_raw_mode(0o600),
         )
         .map_err(|e| os_error("create shared memory", &path, e))?;
-        let reserved = rustix::fs::fallocate(&fd, rustix::fs::FallocateFlags::empty(), 0, len as u64);
+        let reserved =
+            rustix::fs::fallocate(&fd, rustix::fs::FallocateFlags::empty(), 0, len as u64);
         if let Err(e) = reserved {
             rustix::fs::unlink(path.as_str()).ok();
             return Err(os_error("reserve shared memory", &path, e));
@@ -135,7 +136,9 @@ impl Segment {
             .strip_prefix(PREFIX)
             .is_some_and(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
         if !valid {
-            return Err(invalid(format!("'{name}' is not a shared memory segment's name")));
+            return Err(invalid(format!(
+                "'{name}' is not a shared memory segment's name"
+            )));
         }
         let path = format!("{DIR}/{name}");
         let fd = rustix::fs::open(
@@ -144,7 +147,8 @@ impl Segment {
             Mode::empty(),
         )
         .map_err(|e| os_error("attach shared memory", &path, e))?;
-        let stat = rustix::fs::fstat(&fd).map_err(|e| os_error("attach shared memory", &path, e))?;
+        let stat =
+            rustix::fs::fstat(&fd).map_err(|e| os_error("attach shared memory", &path, e))?;
         if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
             return Err(invalid(format!("{path} is not a regular file")));
         }
@@ -329,7 +333,9 @@ mod tests {
 
     fn batch(rows: i64) -> RecordBatch {
         let a: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows));
-        let s: ArrayRef = Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("s{i}"))));
+        let s: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| format!("s{i}")),
+        ));
         RecordBatch::try_from_iter([("a", a), ("s", s)]).unwrap()
     }
 
@@ -362,7 +368,10 @@ mod tests {
         let slot = segment.write_batch(&batch(3)).unwrap().unwrap();
         let outside = Slot::parse(&format!("4000:{}", slot.len)).unwrap();
         let message = segment.read_batches(outside).unwrap_err().to_string();
-        assert!(message.contains("outside the shared memory segment"), "{message}");
+        assert!(
+            message.contains("outside the shared memory segment"),
+            "{message}"
+        );
         let huge = Slot::parse(&format!("{}:{}", usize::MAX, 2)).unwrap();
         assert!(segment.read_batches(huge).is_err());
         let truncated = Slot::parse(&format!("0:{}", slot.len / 2)).unwrap();
@@ -374,9 +383,17 @@ mod tests {
 
     #[test]
     fn only_segments_of_this_user_are_attached_never_other_files() {
-        for name in ["../etc/passwd", "vgi-shm-", "vgi-shm-xyz", "other-0123456789abcdef0123456789abcdef"] {
+        for name in [
+            "../etc/passwd",
+            "vgi-shm-",
+            "vgi-shm-xyz",
+            "other-0123456789abcdef0123456789abcdef",
+        ] {
             let message = Segment::attach(name).err().unwrap().to_string();
-            assert!(message.contains("not a shared memory segment's name"), "{name}: {message}");
+            assert!(
+                message.contains("not a shared memory segment's name"),
+                "{name}: {message}"
+            );
         }
         let missing = format!("{PREFIX}{}", "0".repeat(32));
         assert!(Segment::attach(&missing).is_err());

@@ -106,18 +106,25 @@ impl Worker {
 
     /// The input batches of a process request: in the client's shared
     /// memory when the request says so, else inline.
-    fn input_batches(&self, request: &Request, record: &Record) -> vgi_rpc::errors::Result<Vec<RecordBatch>> {
+    fn input_batches(
+        &self,
+        request: &Request,
+        record: &Record,
+    ) -> vgi_rpc::errors::Result<Vec<RecordBatch>> {
         let Some(slot) = request.metadata.get(shm::INPUT_KEY) else {
             return decode_batches(&record.bytes("input_batch").map_err(rpc)?).map_err(rpc);
         };
         let unusable = |e: Error| RpcError::new(shm::REFUSED, e.to_string());
         let slot = Slot::parse(slot).map_err(unusable)?;
-        let shared = self.attach(&request.metadata).map_err(unusable)?.ok_or_else(|| {
-            RpcError::new(
-                shm::REFUSED,
-                format!("{} without {}", shm::INPUT_KEY, shm::SEGMENT_KEY),
-            )
-        })?;
+        let shared = self
+            .attach(&request.metadata)
+            .map_err(unusable)?
+            .ok_or_else(|| {
+                RpcError::new(
+                    shm::REFUSED,
+                    format!("{} without {}", shm::INPUT_KEY, shm::SEGMENT_KEY),
+                )
+            })?;
         let segment = shared.lock().unwrap_or_else(|e| e.into_inner());
         match segment.as_ref() {
             Some(segment) => segment.read_batches(slot).map_err(rpc),

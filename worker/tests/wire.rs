@@ -917,7 +917,10 @@ fn process_shared(
     let params = wrap_request(request.to_ipc().unwrap()).unwrap();
     let (result, _) = client.call_unary(methods::PROCESS, &params, Some(&metadata))?;
     let result = unwrap(&result, "result").unwrap();
-    Ok(Record::new(&result, "process").unwrap().bytes("state_id").unwrap())
+    Ok(Record::new(&result, "process")
+        .unwrap()
+        .bytes("state_id")
+        .unwrap())
 }
 
 #[test]
@@ -962,7 +965,10 @@ fn batches_cross_in_the_clients_shared_memory_when_it_names_a_segment() {
     let bound = bind(&mut w, "buffer_input", &args(vec![])).unwrap();
     let (exec, _) = init(&mut w, init_request(&bound, phases::SINK, None, None)).unwrap();
     let metadata = [
-        (shm::SEGMENT_KEY.to_string(), format!("vgi-shm-{}", "0".repeat(32))),
+        (
+            shm::SEGMENT_KEY.to_string(),
+            format!("vgi-shm-{}", "0".repeat(32)),
+        ),
         (shm::INPUT_KEY.to_string(), "0:10".to_string()),
     ]
     .into();

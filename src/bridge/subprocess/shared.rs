@@ -57,7 +57,10 @@ impl SharedMemory {
         if matches!(self, SharedMemory::Off) {
             return Ok(None);
         }
-        if let Some(slot) = self.segment(MIN_LEN)?.and_then(|s| s.write_batch(batch).transpose()) {
+        if let Some(slot) = self
+            .segment(MIN_LEN)?
+            .and_then(|s| s.write_batch(batch).transpose())
+        {
             return slot.map(Some);
         }
         let needed = shm::encoded_len(batch)?;
@@ -133,9 +136,9 @@ impl SharedMemory {
 
     fn naming(&self) -> Option<Metadata> {
         match self {
-            SharedMemory::Mapped { segment, .. } => Some(
-                [(shm::SEGMENT_KEY.to_string(), segment.name().to_string())].into(),
-            ),
+            SharedMemory::Mapped { segment, .. } => {
+                Some([(shm::SEGMENT_KEY.to_string(), segment.name().to_string())].into())
+            }
             _ => None,
         }
     }
@@ -180,7 +183,10 @@ mod tests {
         let slot = Slot::parse(&small[shm::INPUT_KEY]).unwrap();
         assert_eq!(worker.read_batches(slot).unwrap(), vec![batch(10)]);
         shared.used();
-        assert!(!first.exists(), "the segment's file is left once the worker mapped it");
+        assert!(
+            !first.exists(),
+            "the segment's file is left once the worker mapped it"
+        );
 
         // 80 MiB of data: a new, larger segment.
         let large = shared.input(&batch(10 << 20)).unwrap();
@@ -191,7 +197,10 @@ mod tests {
         let slot = Slot::parse(&large[shm::INPUT_KEY]).unwrap();
         assert_eq!(worker.read_batches(slot).unwrap(), vec![batch(10 << 20)]);
         drop(shared);
-        assert!(!second.exists(), "dropping the connection removes its segment's file");
+        assert!(
+            !second.exists(),
+            "dropping the connection removes its segment's file"
+        );
     }
 
     #[test]
