@@ -25,6 +25,7 @@ import time
 
 import duckdb
 import pytest
+from conftest import needs_root
 
 
 def connect(vgi, *settings):
@@ -143,3 +144,21 @@ def test_batches_cross_in_shared_memory_and_leave_no_file(vgi, shared_memory):
     assert set(glob.glob("/dev/shm/vgi-shm-*")) == before, "a segment's file was left in /dev/shm"
     assert vgi.contents() == []
     print(f"  shared memory {shared_memory}: segments mapped per worker {[len(m) for m in mapped.values()]}")
+
+
+@needs_root("a private mount namespace (CAP_SYS_ADMIN)")
+def test_a_worker_that_cannot_map_the_segment_gets_its_batches_through_the_pipe(vgi, capfd):
+    # The worker runs with a /dev/shm of its own, where the extension's
+    # segment does not exist: it refuses the shared memory before running
+    # anything, and the extension resends every call inline.
+    worker = os.path.join(os.path.dirname(vgi.extension), "vgi-worker")
+    command = ("/usr/bin/unshare --mount --propagation private /bin/sh -c "
+               f'"mount -t tmpfs none /dev/shm && exec {worker}"')
+    con = connect(vgi, "threads = 2", f"vgi_worker_command = '{command}'")
+    rows = con.execute("SELECT count(*), sum(a) FROM buffer_input("
+                       "(SELECT range AS a, 'v' || range AS s FROM range(1000000)))").fetchall()
+    assert rows == [(1000000, 499999500000)], rows
+    mapped = {pid: segments_mapped(pid) for pid in vgi.workers()}
+    assert mapped and not any(mapped.values()), mapped
+    assert "batches go through the pipe" in capfd.readouterr().err
+    assert vgi.contents() == []
