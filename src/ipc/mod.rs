@@ -16,10 +16,7 @@ use check::check_framing;
 
 /// Encode one batch as a complete Arrow IPC stream (schema, batch, end marker).
 pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut writer = StreamWriter::try_new(Vec::new(), &batch.schema())?;
-    writer.write(batch)?;
-    writer.finish()?;
-    Ok(writer.into_inner()?)
+    encode_batch_into(batch, Vec::new())
 }
 
 /// Encode one batch as a complete Arrow IPC stream into `out`.
@@ -42,7 +39,12 @@ pub fn decode_batches(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
 /// last resort, a panic that still escapes the decoder is turned into an
 /// error; that guard needs the default `panic = "unwind"`.
 pub(crate) fn decode_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    std::panic::catch_unwind(|| decode_checked(bytes)).unwrap_or_else(|_| {
+    rejecting_panics(|| decode_checked(bytes))
+}
+
+/// Runs a decoder; a panic that escapes it is an error (see [`decode_stream`]).
+fn rejecting_panics<T>(decode: impl FnOnce() -> Result<T> + std::panic::UnwindSafe) -> Result<T> {
+    std::panic::catch_unwind(decode).unwrap_or_else(|_| {
         Err(Error::Decode {
             what: "Arrow IPC stream",
             reason: "the decoder rejected the data".into(),
@@ -54,7 +56,7 @@ pub(crate) fn decode_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>
 /// its data: the batches' arrays are slices of `buffer` (where aligned),
 /// checked like [`decode_batches`].
 pub fn decode_buffer(buffer: Buffer) -> Result<Vec<RecordBatch>> {
-    std::panic::catch_unwind(|| {
+    rejecting_panics(|| {
         check_framing(buffer.as_slice())?;
         let mut rest = buffer;
         let mut decoder = StreamDecoder::new();
@@ -66,12 +68,6 @@ pub fn decode_buffer(buffer: Buffer) -> Result<Vec<RecordBatch>> {
         }
         decoder.finish()?;
         Ok(batches)
-    })
-    .unwrap_or_else(|_| {
-        Err(Error::Decode {
-            what: "Arrow IPC stream",
-            reason: "the decoder rejected the data".into(),
-        })
     })
 }
 

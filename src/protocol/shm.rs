@@ -226,16 +226,12 @@ impl Segment {
                 self.len
             )));
         }
-        let mut copy = MutableBuffer::from_len_zeroed(slot.len);
         // SAFETY: the range lies inside the mapping (checked above); the
         // protocol keeps the peer from writing it until this call answers.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.ptr.as_ptr().add(slot.offset),
-                copy.as_mut_ptr(),
-                slot.len,
-            );
-        }
+        let bytes =
+            unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(slot.offset), slot.len) };
+        let mut copy = MutableBuffer::with_capacity(slot.len);
+        copy.extend_from_slice(bytes);
         decode_buffer(Buffer::from(copy))
     }
 }

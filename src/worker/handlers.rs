@@ -91,17 +91,19 @@ impl Worker {
         }
     }
 
-    /// The segment named in `metadata`, attached unless it already is.
-    fn attach(&self, metadata: &vgi_rpc::wire::Metadata) -> crate::Result<Option<SharedSegment>> {
+    /// Attaches the segment named in `metadata` unless it already is;
+    /// whether the request names one.
+    fn attach(&self, metadata: &vgi_rpc::wire::Metadata) -> crate::Result<bool> {
         let Some(name) = metadata.get(shm::SEGMENT_KEY) else {
-            return Ok(None);
+            return Ok(false);
         };
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         if shared.as_ref().map(Segment::name) != Some(name.as_str()) {
+            // The old mapping goes first, also when the new one fails.
             *shared = None;
             *shared = Some(Segment::attach(name)?);
         }
-        Ok(Some(self.shared.clone()))
+        Ok(true)
     }
 
     /// The input batches of a process request: in the client's shared
@@ -116,19 +118,14 @@ impl Worker {
         };
         let unusable = |e: Error| RpcError::new(shm::REFUSED, e.to_string());
         let slot = Slot::parse(slot).map_err(unusable)?;
-        let shared = self
-            .attach(&request.metadata)
-            .map_err(unusable)?
-            .ok_or_else(|| {
-                RpcError::new(
-                    shm::REFUSED,
-                    format!("{} without {}", shm::INPUT_KEY, shm::SEGMENT_KEY),
-                )
-            })?;
-        let segment = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let named = self.attach(&request.metadata).map_err(unusable)?;
+        let segment = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         match segment.as_ref() {
-            Some(segment) => segment.read_batches(slot).map_err(rpc),
-            None => Err(RpcError::new(shm::REFUSED, "no segment attached")),
+            Some(segment) if named => segment.read_batches(slot).map_err(rpc),
+            _ => Err(RpcError::new(
+                shm::REFUSED,
+                format!("{} without {}", shm::INPUT_KEY, shm::SEGMENT_KEY),
+            )),
         }
     }
 
@@ -374,10 +371,11 @@ impl Worker {
         .map_err(rpc)?;
         let header = init_header(&params.execution_id)?;
         // A segment this worker cannot map only means batches go inline.
-        let shared = self.attach(&request.metadata).unwrap_or_else(|e| {
+        let named = self.attach(&request.metadata).unwrap_or_else(|e| {
             ctx.client_log(LogLevel::Warn, format!("finalize: batches go inline: {e}"));
-            None
+            false
         });
+        let shared = named.then(|| self.shared.clone());
         Ok(StreamResult::producer(
             schema,
             Box::new(Finalize {
