@@ -9,8 +9,8 @@ On one generated table
 
     t(a BIGINT, b BIGINT, c BIGINT, d BIGINT, s VARCHAR)
 
-it times, per row count and per `SET threads`, each case in four engines,
-ALTERNATELY (native, python, vgi, subprocess, native, ...) in one process per
+it times, per row count and per `SET threads`, each case in five engines,
+ALTERNATELY (native, python, vgi, subprocess, pipe, native, ...) in one process per
 (rows, threads) configuration, and prints min, median and max per cell and
 the ratios of the medians against native and against the Python round trip:
 
@@ -19,7 +19,9 @@ the ratios of the medians against native and against the Python round trip:
               the client (to_arrow_table, then CTAS from it / pyarrow.compute.sum)
   vgi         the vgi function, in DuckDB's process
   subprocess  the vgi function with SET vgi_execution = 'subprocess'
-              (it runs in vgi-worker processes)
+              (it runs in vgi-worker processes; batches cross in shared memory)
+  pipe        the same with SET vgi_worker_shared_memory = false (batches
+              cross as IPC inside the requests, through the pipe)
 
   sum_all_columns  vgi:    SELECT * FROM sum_all_columns((SELECT a, b, c, d FROM t))
                    native: SELECT sum(a), sum(b), sum(c), sum(d) FROM t
@@ -124,9 +126,14 @@ def connect(cfg):
 
 
 # "subprocess" runs the vgi query with SET vgi_execution = 'subprocess' (the
-# SET and RESET are outside the timing; the worker pool stays up between runs).
+# SET and RESET are outside the timing; the worker pool stays up between runs),
+# "pipe" the same with vgi_worker_shared_memory = false (batches in the pipe).
 # "python" is the Arrow round trip through the Python client.
-ENGINES = ("native", "python", "vgi", "subprocess")
+ENGINES = ("native", "python", "vgi", "subprocess", "pipe")
+SUBPROCESS_ENGINES = {
+    "subprocess": ["SET vgi_execution = 'subprocess'"],
+    "pipe": ["SET vgi_execution = 'subprocess'", "SET vgi_worker_shared_memory = false"],
+}
 
 
 def python_round_trip(con, case):
@@ -147,13 +154,14 @@ def run_case(con, case, engine):
         rows = python_round_trip(con, case)
         return time.perf_counter() - start, rows
     sql = CASES[case]["native" if engine == "native" else "vgi"]
-    if engine == "subprocess":
-        con.execute("SET vgi_execution = 'subprocess'")
+    for setting in SUBPROCESS_ENGINES.get(engine, []):
+        con.execute(setting)
     start = time.perf_counter()
     rows = con.execute(sql).fetchall()
     seconds = time.perf_counter() - start
-    if engine == "subprocess":
+    if engine in SUBPROCESS_ENGINES:
         con.execute("RESET vgi_execution")
+        con.execute("RESET vgi_worker_shared_memory")
     return seconds, rows
 
 
@@ -430,7 +438,7 @@ def main():
             cfg = {
                 "mode": "time", "rows": rows, "threads": threads, "repeat": repeat_for(rows),
                 "extension": extension, "cases": list(CASES),
-                "engines": [e for e in ENGINES if e != "subprocess" or not args.no_subprocess],
+                "engines": [e for e in ENGINES if e not in SUBPROCESS_ENGINES or not args.no_subprocess],
             }
             load_before = os.getloadavg()[0]
             result, wall = spawn(cfg, tmpdir)
@@ -455,6 +463,11 @@ def main():
                     entry.update({"subprocess_s": times["subprocess"], "subprocess_median_s": sub,
                                   "subprocess_ratio": sub / native, "subprocess_vs_vgi": sub / vgi})
                     line += f"  subprocess {fmt_ms(sub)} ms  sub/native {sub / native:5.2f}"
+                if "pipe" in times:
+                    pipe = statistics.median(times["pipe"])
+                    entry.update({"pipe_s": times["pipe"], "pipe_median_s": pipe,
+                                  "pipe_ratio": pipe / native, "pipe_vs_vgi": pipe / vgi})
+                    line += f"  pipe {fmt_ms(pipe)} ms  pipe/native {pipe / native:5.2f}"
                 report["timings"].append(entry)
                 print(line, flush=True)
             print(f"  ({wall:.1f} s, load {load_before:.2f} -> {load_after:.2f})", flush=True)
@@ -538,16 +551,18 @@ def main():
         return "/".join(f"{x * 1000:.1f}" for x in (min(times), statistics.median(times), max(times)))
 
     print("min / median / max ms per cell; ratios of the medians")
-    print("| rows | threads | case | native | python | vgi | subprocess | vgi/native | vgi/python "
-          "| python/native | subprocess/native | subprocess/vgi |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| rows | threads | case | native | python | vgi | subprocess | pipe | vgi/native | vgi/python "
+          "| python/native | subprocess/native | subprocess/vgi | pipe/vgi |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for t in report["timings"]:
         sub = cell(t["subprocess_s"]) if "subprocess_s" in t else "-"
+        pipe = cell(t["pipe_s"]) if "pipe_s" in t else "-"
         sub_ratios = (f"{t['subprocess_ratio']:.2f} | {t['subprocess_vs_vgi']:.2f}"
                       if "subprocess_s" in t else "- | -")
+        pipe_ratio = f"{t['pipe_vs_vgi']:.2f}" if "pipe_s" in t else "-"
         print(f"| {t['rows']:,} | {t['threads']} | {t['case']} | {cell(t['native_s'])} | {cell(t['python_s'])} "
-              f"| {cell(t['vgi_s'])} | {sub} | {t['ratio']:.2f} | {t['vgi_vs_python']:.2f} "
-              f"| {t['python_ratio']:.2f} | {sub_ratios} |")
+              f"| {cell(t['vgi_s'])} | {sub} | {pipe} | {t['ratio']:.2f} | {t['vgi_vs_python']:.2f} "
+              f"| {t['python_ratio']:.2f} | {sub_ratios} | {pipe_ratio} |")
     if report["speedup"]:
         print()
         print("| rows | case | speedup native | speedup vgi |")

@@ -16,6 +16,7 @@ replaced, and leaves nothing behind.
 These faults have no in-process counterpart (there is no worker to kill);
 the faults of the store's files run in both modes in test_faults.py.
 """
+import glob
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ import time
 
 import duckdb
 import pytest
+from conftest import needs_root
 
 
 def connect(vgi, *settings):
@@ -115,3 +117,52 @@ def test_hung_worker(vgi):
             os.kill(pid, signal.SIGCONT)
     still_usable(vgi, con)
     print(f"  hung worker timed out after {elapsed:.1f} s: {error.splitlines()[0][:150]}")
+
+
+def segments_mapped(pid):
+    """The vgi shared memory segments worker `pid` has mapped."""
+    with open(f"/proc/{pid}/maps") as f:
+        return {line.split()[-2] if line.rstrip().endswith("(deleted)") else line.split()[-1]
+                for line in f if "/dev/shm/vgi-shm-" in line}
+
+
+@pytest.mark.parametrize("shared_memory", [True, False])
+def test_batches_cross_in_shared_memory_and_leave_no_file(vgi, shared_memory):
+    before = set(glob.glob("/dev/shm/vgi-shm-*"))
+    con = connect(vgi, "threads = 2", f"vgi_worker_shared_memory = {str(shared_memory).lower()}")
+    # Workers of other tests' pools may still be exiting; the pool of this
+    # setting starts its own.
+    earlier = set(vgi.workers())
+    rows = con.execute("SELECT count(*), sum(a), count(DISTINCT s) FROM buffer_input("
+                       "(SELECT range AS a, 'v' || range AS s FROM range(2000000)))").fetchall()
+    assert rows == [(2000000, 1999999000000, 2000000)], rows
+    sums = con.execute("SELECT * FROM sum_all_columns((SELECT range AS a, -range AS b FROM range(2000000)))").fetchall()
+    assert sums == [(1999999000000, -1999999000000)], sums
+    mapped = {pid: segments_mapped(pid) for pid in vgi.workers() if pid not in earlier or shared_memory}
+    assert mapped, "no workers running"
+    if shared_memory:
+        assert any(mapped.values()), f"no worker mapped a segment: {mapped}"
+    else:
+        assert not any(mapped.values()), f"a worker mapped a segment with the setting off: {mapped}"
+    assert set(glob.glob("/dev/shm/vgi-shm-*")) == before, "a segment's file was left in /dev/shm"
+    assert vgi.contents() == []
+    print(f"  shared memory {shared_memory}: segments mapped per worker {[len(m) for m in mapped.values()]}")
+
+
+@needs_root("a private mount namespace (CAP_SYS_ADMIN)")
+def test_a_worker_that_cannot_map_the_segment_gets_its_batches_through_the_pipe(vgi, capfd):
+    # The worker runs with a /dev/shm of its own, where the extension's
+    # segment does not exist: it refuses the shared memory before running
+    # anything, and the extension resends every call inline.
+    worker = os.path.join(os.path.dirname(vgi.extension), "vgi-worker")
+    command = ("/usr/bin/unshare --mount --propagation private /bin/sh -c "
+               f'"mount -t tmpfs none /dev/shm && exec {worker}"')
+    con = connect(vgi, "threads = 2", f"vgi_worker_command = '{command}'")
+    earlier = set(vgi.workers())
+    rows = con.execute("SELECT count(*), sum(a) FROM buffer_input("
+                       "(SELECT range AS a, 'v' || range AS s FROM range(1000000)))").fetchall()
+    assert rows == [(1000000, 499999500000)], rows
+    mapped = {pid: segments_mapped(pid) for pid in vgi.workers() if pid not in earlier}
+    assert mapped and not any(mapped.values()), mapped
+    assert "batches go through the pipe" in capfd.readouterr().err
+    assert vgi.contents() == []

@@ -162,8 +162,10 @@ fn bridge_settings() -> Vec<SettingSpec> {
 
 #[cfg(feature = "subprocess")]
 fn subprocess_settings() -> Vec<SettingSpec> {
-    use super::subprocess::{COMMAND_SETTING, EXECUTION_SETTING, TIMEOUT_SETTING, WORKERS_SETTING};
-    use arrow_array::StringArray;
+    use super::subprocess::{
+        COMMAND_SETTING, EXECUTION_SETTING, SHARED_MEMORY_SETTING, TIMEOUT_SETTING, WORKERS_SETTING,
+    };
+    use arrow_array::{BooleanArray, StringArray};
     vec![
         SettingSpec::new(
             EXECUTION_SETTING,
@@ -186,6 +188,12 @@ fn subprocess_settings() -> Vec<SettingSpec> {
             COMMAND_SETTING,
             "Command line of a worker (empty: vgi-worker beside the extension file)",
             Arc::new(StringArray::from(vec![""])),
+        ),
+        SettingSpec::new(
+            SHARED_MEMORY_SETTING,
+            "Whether batches cross to and from workers in shared memory (/dev/shm) \
+             rather than through the pipe",
+            Arc::new(BooleanArray::from(vec![true])),
         ),
     ]
 }

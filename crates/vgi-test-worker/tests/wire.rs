@@ -24,6 +24,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use vgi::protocol::rows::{
     decode_record, schema_from_ipc, schema_to_ipc, unwrap, wrap_request, Record, Row,
 };
+use vgi::protocol::shm::{self, Segment};
 use vgi::protocol::{methods, phases, schemas};
 use vgi_rpc_client::RpcClient;
 
@@ -893,4 +894,95 @@ fn other_versions_are_refused_with_the_protocols_message() {
             .unwrap(),
         "main"
     );
+}
+
+/// A process request whose input batch is in `segment` (vgi's own side
+/// channel, `vgi::protocol::shm`).
+fn process_shared(
+    client: &mut RpcClient,
+    exec: &[u8],
+    segment: &mut Segment,
+    batch: &RecordBatch,
+) -> Result<Vec<u8>, vgi_rpc_client::RpcError> {
+    let slot = segment.write_batch(batch).unwrap().expect("fits");
+    let metadata = [
+        (shm::SEGMENT_KEY.to_string(), segment.name().to_string()),
+        (shm::INPUT_KEY.to_string(), slot.to_metadata()),
+    ]
+    .into();
+    let request = Row::new(schemas::process_request())
+        .str("function_name", "buffer_input")
+        .bytes("execution_id", exec)
+        .bytes("input_batch", &[]);
+    let params = wrap_request(request.to_ipc().unwrap()).unwrap();
+    let (result, _) = client.call_unary(methods::PROCESS, &params, Some(&metadata))?;
+    let result = unwrap(&result, "result").unwrap();
+    Ok(Record::new(&result, "process")
+        .unwrap()
+        .bytes("state_id")
+        .unwrap())
+}
+
+#[test]
+fn batches_cross_in_the_clients_shared_memory_when_it_names_a_segment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut w = worker(tmp.path());
+    let mut segment = Segment::create(1 << 20).unwrap();
+    let bound = bind(&mut w, "buffer_input", &args(vec![])).unwrap();
+    let (exec, _) = init(&mut w, init_request(&bound, phases::SINK, None, None)).unwrap();
+    let mut state_ids = Vec::new();
+    for k in 0..3 {
+        state_ids.push(process_shared(&mut w, &exec, &mut segment, &input(k * 100, 100)).unwrap());
+    }
+    // The worker keeps its mapping once the name is gone.
+    segment.unlink().unwrap();
+    state_ids.push(process_shared(&mut w, &exec, &mut segment, &input(300, 100)).unwrap());
+    let ids = combine(&mut w, "buffer_input", &exec, &state_ids).unwrap();
+
+    let naming = [(shm::SEGMENT_KEY.to_string(), segment.name().to_string())].into();
+    let mut values = Vec::new();
+    for id in &ids {
+        let request = init_request(&bound, phases::FINALIZE, Some(&exec), Some(id));
+        let params = wrap_request(request.to_ipc().unwrap()).unwrap();
+        let mut session = w
+            .open_producer(methods::INIT, &params, Some(&naming), true)
+            .unwrap();
+        while let Some((pointer, metadata)) = session.tick().unwrap() {
+            assert_eq!(pointer.num_rows(), 0, "a batch came inline");
+            let slot = shm::Slot::parse(&metadata[shm::BATCH_KEY]).unwrap();
+            let batches = segment.read_batches(slot).unwrap();
+            assert_eq!(batches.len(), 1);
+            assert_eq!(batches[0].schema(), input_schema());
+            values.extend(int64s(&batches, 0));
+        }
+        session.close().unwrap();
+    }
+    values.sort_unstable();
+    assert_eq!(values, (0..400).collect::<Vec<i64>>());
+    assert_eq!(executions(tmp.path()), 0);
+
+    // A segment the worker cannot map: refused as such, before anything ran.
+    let bound = bind(&mut w, "buffer_input", &args(vec![])).unwrap();
+    let (exec, _) = init(&mut w, init_request(&bound, phases::SINK, None, None)).unwrap();
+    let metadata = [
+        (
+            shm::SEGMENT_KEY.to_string(),
+            format!("vgi-shm-{}", "0".repeat(32)),
+        ),
+        (shm::INPUT_KEY.to_string(), "0:10".to_string()),
+    ]
+    .into();
+    let request = Row::new(schemas::process_request())
+        .str("function_name", "buffer_input")
+        .bytes("execution_id", &exec)
+        .bytes("input_batch", &[]);
+    let params = wrap_request(request.to_ipc().unwrap()).unwrap();
+    let err = w
+        .call_unary(methods::PROCESS, &params, Some(&metadata))
+        .unwrap_err();
+    assert_eq!(err.error_type, shm::REFUSED, "{err}");
+    assert!(err.message.contains("/dev/shm/vgi-shm-"), "{err}");
+    // The same call inline still works on that connection.
+    process(&mut w, "buffer_input", &exec, &input(0, 1), None).unwrap();
+    destructor(&mut w, "buffer_input", &exec);
 }

@@ -4,6 +4,7 @@
 
 mod pool;
 mod remote;
+mod shared;
 
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ pub const WORKERS_SETTING: &str = "vgi_workers";
 pub const TIMEOUT_SETTING: &str = "vgi_worker_timeout_seconds";
 /// The worker's command line; empty: `vgi-worker` beside the extension file.
 pub const COMMAND_SETTING: &str = "vgi_worker_command";
+/// Whether large batches cross to and from workers in shared memory.
+pub const SHARED_MEMORY_SETTING: &str = "vgi_worker_shared_memory";
 
 /// The worker pool to run a call with, or `None` for in-process execution.
 /// Without `external_access` (DuckDB's `enable_external_access = false`)
@@ -79,6 +82,7 @@ pub(crate) fn pool_for(
         command,
         timeout: (timeout > 0).then(|| Duration::from_secs(timeout.unsigned_abs())),
         size: usize::try_from(size).unwrap_or(usize::MAX),
+        shared_memory: settings.get_bool(SHARED_MEMORY_SETTING)?.unwrap_or(true),
     })))
 }
 

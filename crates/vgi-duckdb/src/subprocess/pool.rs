@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use vgi_rpc_client::RpcClient;
 
+use super::shared::SharedMemory;
 use vgi::protocol::{PROTOCOL_NAME, PROTOCOL_VERSION};
 use vgi::{Error, Result};
 
@@ -26,6 +27,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) timeout: Option<Duration>,
     /// Workers kept ready.
     pub(crate) size: usize,
+    /// Whether large batches cross in shared memory (else in the pipe).
+    pub(crate) shared_memory: bool,
 }
 
 /// One worker process and the INFO lines it logged during the current call.
@@ -33,6 +36,8 @@ pub(crate) struct Worker {
     pub(crate) client: RpcClient,
     pub(crate) pid_label: String,
     pub(crate) logs: Arc<Mutex<Vec<String>>>,
+    /// The connection's shared memory for large batches.
+    pub(crate) shared: SharedMemory,
 }
 
 impl Worker {
@@ -58,6 +63,7 @@ impl Worker {
             client,
             pid_label: format!("worker #{serial}"),
             logs,
+            shared: SharedMemory::new(config.shared_memory),
         })
     }
 
@@ -154,6 +160,7 @@ pub(crate) fn test_pool(program: &std::path::Path, size: usize) -> Pool {
             command: vec![program.display().to_string()],
             timeout: None,
             size,
+            shared_memory: true,
         },
         idle: Mutex::default(),
         spawned: Mutex::new(0),

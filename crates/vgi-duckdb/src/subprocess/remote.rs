@@ -9,11 +9,12 @@ use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::pool::{Pool, Worker, MAX_IDLE};
+use super::shared::Metadata;
 use crate::execution::RemoteCall;
 use vgi::ipc::encode_batch;
 use vgi::protocol::args::to_wire;
 use vgi::protocol::rows::{schema_from_ipc, schema_to_ipc, unwrap, wrap_request, Record, Row};
-use vgi::protocol::{methods, phases, schemas, SCHEMA_NAME};
+use vgi::protocol::{methods, phases, schemas, shm, SCHEMA_NAME};
 use vgi::{Error, Result, Settings, TableProducer};
 
 /// A call bound by a worker's `bind`: the request and what it answered,
@@ -159,19 +160,33 @@ impl Remote {
     }
 
     /// Sinks `batch` in a worker; returns the state id and the worker's label.
+    /// The batch crosses in the worker connection's shared memory, or inline
+    /// in the request where there is none (or the worker cannot use it).
     pub(crate) fn process(
         &self,
         batch: &RecordBatch,
         batch_index: Option<i64>,
     ) -> Result<(Vec<u8>, String)> {
-        let request = Row::new(schemas::process_request())
-            .str("function_name", &self.function)
-            .bytes("execution_id", &self.exec)
-            .bytes("input_batch", &encode_batch(batch)?)
-            .i64("batch_index", batch_index)
-            .strings("schema_path", &schema_path());
+        let request = |input: &[u8]| {
+            Row::new(schemas::process_request())
+                .str("function_name", &self.function)
+                .bytes("execution_id", &self.exec)
+                .bytes("input_batch", input)
+                .i64("batch_index", batch_index)
+                .strings("schema_path", &schema_path())
+        };
         self.with_worker(|worker| {
-            let result = call_wrapped(worker, methods::PROCESS, request.clone())?;
+            if let Some(metadata) = worker.shared.input(batch) {
+                match call(worker, methods::PROCESS, request(&[]), Some(&metadata))? {
+                    Ok(result) => {
+                        worker.shared.used();
+                        return Record::new(&result, "process result")?.bytes("state_id");
+                    }
+                    Err(e) if e.error_type == shm::REFUSED => worker.shared.refused(&e.message),
+                    Err(e) => return Err(remote_error(e)),
+                }
+            }
+            let result = call_wrapped(worker, methods::PROCESS, request(&encode_batch(batch)?))?;
             Record::new(&result, "process result")?.bytes("state_id")
         })
     }
@@ -303,12 +318,22 @@ fn with_worker<T>(
 
 /// A wrapped unary call; returns the result record.
 fn call_wrapped(worker: &mut Worker, method: &str, request: Row) -> Result<RecordBatch> {
+    call(worker, method, request, None)?.map_err(remote_error)
+}
+
+/// A wrapped unary call with request metadata; the worker's error, if it
+/// answered one, as it sent it.
+fn call(
+    worker: &mut Worker,
+    method: &str,
+    request: Row,
+    metadata: Option<&Metadata>,
+) -> Result<std::result::Result<RecordBatch, vgi_rpc_client::RpcError>> {
     let params = wrap_request(request.to_ipc()?)?;
-    let (result, _) = worker
-        .client
-        .call_unary(method, &params, None)
-        .map_err(remote_error)?;
-    unwrap(&result, "result")
+    match worker.client.call_unary(method, &params, metadata) {
+        Ok((result, _)) => Ok(Ok(unwrap(&result, "result")?)),
+        Err(e) => Ok(Err(e)),
+    }
 }
 
 /// How a finalize stream ended.
@@ -329,10 +354,9 @@ fn stream(
 ) -> Streamed {
     let label = worker.pid_label.clone();
     let failed = |e| Err(in_worker(remote_error(e), &label));
-    let mut session = match worker
-        .client
-        .open_producer(methods::INIT, params, None, true)
-    {
+    let metadata = worker.shared.for_stream();
+    let Worker { client, shared, .. } = worker;
+    let mut session = match client.open_producer(methods::INIT, params, metadata.as_ref(), true) {
         Ok(session) => session,
         Err(e) => {
             let e = in_worker(remote_error(e), &label);
@@ -345,15 +369,32 @@ fn stream(
     };
     loop {
         match session.tick() {
-            Ok(Some((batch, _))) => {
-                if tx.send(Ok(batch)).is_err() {
-                    // The query stopped reading (LIMIT, error).
+            Ok(Some((batch, batch_metadata))) => {
+                let batch = match shared.output(&batch_metadata) {
+                    None => Ok(batch),
+                    Some(Ok(mut batches)) if batches.len() == 1 => Ok(batches.remove(0)),
+                    Some(Ok(batches)) => Err(in_worker(
+                        Error::function(format!(
+                            "finalize: expected one batch in shared memory, got {}",
+                            batches.len()
+                        )),
+                        &label,
+                    )),
+                    Some(Err(e)) => Err(in_worker(e, &label)),
+                };
+                let failed = batch.is_err();
+                if tx.send(batch).is_err() || failed {
+                    // The query stopped reading (LIMIT, error), or the
+                    // batch could not be read out of shared memory.
                     session.cancel().ok();
                     return Streamed::Stopped;
                 }
             }
             Ok(None) => {
                 let closed = session.close().is_ok();
+                if closed {
+                    shared.used();
+                }
                 tx.send(Ok(RecordBatch::new_empty(Arc::new(Schema::empty()))))
                     .ok();
                 return if closed {

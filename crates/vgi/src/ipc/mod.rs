@@ -3,10 +3,11 @@
 
 mod check;
 
-use std::io::Cursor;
+use std::io::{Cursor, Write};
 
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::StreamReader;
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::{StreamDecoder, StreamReader};
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::SchemaRef;
 
@@ -15,7 +16,12 @@ use check::check_framing;
 
 /// Encode one batch as a complete Arrow IPC stream (schema, batch, end marker).
 pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut writer = StreamWriter::try_new(Vec::new(), &batch.schema())?;
+    encode_batch_into(batch, Vec::new())
+}
+
+/// Encode one batch as a complete Arrow IPC stream into `out`.
+pub fn encode_batch_into<W: Write>(batch: &RecordBatch, out: W) -> Result<W> {
+    let mut writer = StreamWriter::try_new(out, &batch.schema())?;
     writer.write(batch)?;
     writer.finish()?;
     Ok(writer.into_inner()?)
@@ -33,11 +39,35 @@ pub fn decode_batches(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
 /// last resort, a panic that still escapes the decoder is turned into an
 /// error; that guard needs the default `panic = "unwind"`.
 pub(crate) fn decode_stream(bytes: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    std::panic::catch_unwind(|| decode_checked(bytes)).unwrap_or_else(|_| {
+    rejecting_panics(|| decode_checked(bytes))
+}
+
+/// Runs a decoder; a panic that escapes it is an error (see [`decode_stream`]).
+fn rejecting_panics<T>(decode: impl FnOnce() -> Result<T> + std::panic::UnwindSafe) -> Result<T> {
+    std::panic::catch_unwind(decode).unwrap_or_else(|_| {
         Err(Error::Decode {
             what: "Arrow IPC stream",
             reason: "the decoder rejected the data".into(),
         })
+    })
+}
+
+/// Decode every batch of the Arrow IPC stream in `buffer` without copying
+/// its data: the batches' arrays are slices of `buffer` (where aligned),
+/// checked like [`decode_batches`].
+pub fn decode_buffer(buffer: Buffer) -> Result<Vec<RecordBatch>> {
+    rejecting_panics(|| {
+        check_framing(buffer.as_slice())?;
+        let mut rest = buffer;
+        let mut decoder = StreamDecoder::new();
+        let mut batches = Vec::new();
+        while !rest.is_empty() {
+            if let Some(batch) = decoder.decode(&mut rest)? {
+                batches.push(batch);
+            }
+        }
+        decoder.finish()?;
+        Ok(batches)
     })
 }
 
@@ -244,6 +274,24 @@ mod tests {
         assert_eq!(decode_batches(&bytes).unwrap(), vec![batch]);
         assert!(decode_batches(&bytes[..bytes.len() / 2]).is_err());
         assert!(decode_batches(b"not arrow").is_err());
+    }
+
+    #[test]
+    fn a_buffer_decodes_like_bytes_and_shares_its_memory() {
+        let batch = small_batch();
+        let bytes = encode_batch(&batch).unwrap();
+        let buffer = Buffer::from(bytes.as_slice());
+        let decoded = decode_buffer(buffer.clone()).unwrap();
+        assert_eq!(decoded, vec![batch.clone()]);
+        let values = decoded[0].column(1).to_data().buffers()[0].as_ptr();
+        let range = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
+        assert!(
+            range.contains(&(values as usize)),
+            "the decoded array is a copy"
+        );
+        assert!(decode_buffer(Buffer::from(&bytes[..bytes.len() / 2])).is_err());
+        assert!(decode_buffer(Buffer::from(b"not arrow".as_slice())).is_err());
+        assert_eq!(encode_batch_into(&batch, Vec::new()).unwrap(), bytes);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod args;
 pub mod rows;
 pub mod schemas;
+pub mod shm;
 
 /// The routing key every request carries (`vgi_rpc.protocol`).
 /// The major version is part of the name: a server of `vgi.v3` answers a

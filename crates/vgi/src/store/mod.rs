@@ -17,7 +17,7 @@ mod kv;
 mod log;
 mod memory;
 mod paths;
-mod random;
+pub(crate) mod random;
 mod root;
 
 use std::collections::{HashMap, HashSet};

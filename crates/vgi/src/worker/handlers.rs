@@ -17,6 +17,7 @@ use crate::ipc::{decode_batches, encode_batch};
 use crate::protocol::rows::{
     decode_record, no_rows_ipc, schema_to_ipc, unwrap, wrap_result, Record, Row,
 };
+use crate::protocol::shm::{self, Segment, Slot};
 use crate::protocol::{phases, schemas, REPEATABILITY, SCHEMA_NAME};
 use crate::sdk::panic::catch_panic;
 use crate::store::{new_execution_id, BufferingStore};
@@ -32,6 +33,10 @@ const ATTACH_OPAQUE_DATA: &[u8] = b"vgi-worker";
 /// it last used each.
 type BindCache = HashMap<Vec<u8>, (Arc<Bound>, Instant)>;
 
+/// The shared memory segment of the client this process serves (see
+/// [`crate::protocol::shm`]), attached when a request first names it.
+type SharedSegment = Arc<Mutex<Option<Segment>>>;
+
 /// Serves a set of functions; shared by every call of one worker process.
 pub struct Worker {
     functions: Vec<Box<dyn TableBufferingFunction>>,
@@ -39,6 +44,7 @@ pub struct Worker {
     bound: Mutex<BindCache>,
     /// How long an execution may go unused before it is removed.
     idle: Duration,
+    shared: SharedSegment,
 }
 
 fn rpc(e: Error) -> RpcError {
@@ -81,6 +87,45 @@ impl Worker {
             store,
             bound: Mutex::default(),
             idle,
+            shared: Arc::default(),
+        }
+    }
+
+    /// Attaches the segment named in `metadata` unless it already is;
+    /// whether the request names one.
+    fn attach(&self, metadata: &vgi_rpc::wire::Metadata) -> crate::Result<bool> {
+        let Some(name) = metadata.get(shm::SEGMENT_KEY) else {
+            return Ok(false);
+        };
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if shared.as_ref().map(Segment::name) != Some(name.as_str()) {
+            // The old mapping goes first, also when the new one fails.
+            *shared = None;
+            *shared = Some(Segment::attach(name)?);
+        }
+        Ok(true)
+    }
+
+    /// The input batches of a process request: in the client's shared
+    /// memory when the request says so, else inline.
+    fn input_batches(
+        &self,
+        request: &Request,
+        record: &Record,
+    ) -> vgi_rpc::errors::Result<Vec<RecordBatch>> {
+        let Some(slot) = request.metadata.get(shm::INPUT_KEY) else {
+            return decode_batches(&record.bytes("input_batch").map_err(rpc)?).map_err(rpc);
+        };
+        let unusable = |e: Error| RpcError::new(shm::REFUSED, e.to_string());
+        let slot = Slot::parse(slot).map_err(unusable)?;
+        let named = self.attach(&request.metadata).map_err(unusable)?;
+        let segment = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        match segment.as_ref() {
+            Some(segment) if named => segment.read_batches(slot).map_err(rpc),
+            _ => Err(RpcError::new(
+                shm::REFUSED,
+                format!("{} without {}", shm::INPUT_KEY, shm::SEGMENT_KEY),
+            )),
         }
     }
 
@@ -264,7 +309,7 @@ impl Worker {
             .map(|ids| ids.into_iter().map(|i| i as usize).collect::<Vec<_>>());
         match phase.as_deref() {
             Some(phases::SINK) => self.init_sink(&init, projection),
-            Some(phases::FINALIZE) => self.init_finalize(&record, projection, ctx),
+            Some(phases::FINALIZE) => self.init_finalize(request, &record, projection, ctx),
             other => Err(RpcError::value_error(format!(
                 "init: unsupported phase {other:?} (this worker serves buffering functions)"
             ))),
@@ -301,6 +346,7 @@ impl Worker {
 
     fn init_finalize(
         &self,
+        request: &Request,
         record: &Record,
         projection: Option<Vec<usize>>,
         ctx: &CallContext,
@@ -324,6 +370,12 @@ impl Worker {
         )
         .map_err(rpc)?;
         let header = init_header(&params.execution_id)?;
+        // A segment this worker cannot map only means batches go inline.
+        let named = self.attach(&request.metadata).unwrap_or_else(|e| {
+            ctx.client_log(LogLevel::Warn, format!("finalize: batches go inline: {e}"));
+            false
+        });
+        let shared = named.then(|| self.shared.clone());
         Ok(StreamResult::producer(
             schema,
             Box::new(Finalize {
@@ -332,6 +384,7 @@ impl Worker {
                 params,
                 finalize_id: record.bytes("finalize_state_id").map_err(rpc)?,
                 touched: Instant::now(),
+                shared,
             }),
         )
         .with_header(header))
@@ -346,7 +399,7 @@ impl Worker {
         let record = Record::new(&inner, "TableBufferingProcessRequest").map_err(rpc)?;
         let (bound, mut params) = self.execution(&record).map_err(rpc)?;
         params.batch_index = record.opt_i64("batch_index").map_err(rpc)?;
-        let batches = decode_batches(&record.bytes("input_batch").map_err(rpc)?).map_err(rpc)?;
+        let batches = self.input_batches(request, &record)?;
         let batch = match batches.as_slice() {
             [batch] => batch,
             _ => {
@@ -456,6 +509,8 @@ struct Finalize {
     params: BufferingParams,
     finalize_id: Vec<u8>,
     touched: Instant,
+    /// The client's segment, when it named one: batches that fit go there.
+    shared: Option<SharedSegment>,
 }
 
 impl Finalize {
@@ -494,7 +549,7 @@ impl ProducerState for Finalize {
                         .map_err(|e| RpcError::runtime_error(e.to_string()))?,
                     None => batch,
                 };
-                out.emit(batch)
+                emit(out, batch, self.shared.as_ref())
             }
             None => {
                 if let Err(e) = self.streamed() {
@@ -505,6 +560,24 @@ impl ProducerState for Finalize {
             }
         }
     }
+}
+
+/// Emits `batch` through the client's segment when it fits there, else inline.
+fn emit(
+    out: &mut OutputCollector,
+    batch: RecordBatch,
+    shared: Option<&SharedSegment>,
+) -> vgi_rpc::errors::Result<()> {
+    if let Some(shared) = shared {
+        let mut segment = shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(segment) = segment.as_mut() {
+            if let Some(slot) = segment.write_batch(&batch).map_err(rpc)? {
+                let metadata = [(shm::BATCH_KEY.to_string(), slot.to_metadata())].into();
+                return out.emit_with_metadata(RecordBatch::new_empty(batch.schema()), metadata);
+            }
+        }
+    }
+    out.emit(batch)
 }
 
 #[cfg(test)]
