@@ -12,6 +12,7 @@ use vgi_rpc::server::{CallContext, Request};
 use vgi_rpc::stream::{OutputCollector, ProducerState, StreamResult};
 
 use super::bound::{Bound, INIT_KEY};
+use super::streams::{Finalize, Finished};
 use super::{catalog, cleanup};
 use crate::ipc::{decode_batches, encode_batch};
 use crate::protocol::rows::{
@@ -35,7 +36,7 @@ type BindCache = HashMap<Vec<u8>, (Arc<Bound>, Instant)>;
 
 /// The shared memory segment of the client this process serves (see
 /// [`crate::protocol::shm`]), attached when a request first names it.
-type SharedSegment = Arc<Mutex<Option<Segment>>>;
+pub(super) type SharedSegment = Arc<Mutex<Option<Segment>>>;
 
 /// Serves a set of functions; shared by every call of one worker process.
 pub struct Worker {
@@ -47,7 +48,7 @@ pub struct Worker {
     shared: SharedSegment,
 }
 
-fn rpc(e: Error) -> RpcError {
+pub(super) fn rpc(e: Error) -> RpcError {
     RpcError::value_error(e.to_string())
 }
 
@@ -57,7 +58,7 @@ fn answer(record: crate::Result<Vec<u8>>) -> vgi_rpc::errors::Result<Option<Reco
 
 /// Runs one phase of a function: a panic becomes an error, and the lines it
 /// logged go to the client whatever the outcome.
-fn run_phase<T>(
+pub(super) fn run_phase<T>(
     params: &BufferingParams,
     ctx: &CallContext,
     phase: impl FnOnce() -> crate::Result<T>,
@@ -481,103 +482,6 @@ fn projected(schema: &SchemaRef, projection: Option<&[usize]>) -> crate::Result<
         Some(columns) => Arc::new(schema.project(columns)?),
         None => schema.clone(),
     })
-}
-
-/// The stream of a sink init: no rows.
-struct Finished;
-
-impl ProducerState for Finished {
-    fn produce(
-        &mut self,
-        out: &mut OutputCollector,
-        _: &CallContext,
-    ) -> vgi_rpc::errors::Result<()> {
-        out.finish();
-        Ok(())
-    }
-}
-
-/// How often a finalize stream marks its execution as used.
-const TOUCH_EVERY: Duration = Duration::from_secs(1);
-
-/// The stream of a finalize init: one batch of the producer per tick. At
-/// its end it records that its finalize id was streamed, and removes the
-/// execution if it was the last.
-struct Finalize {
-    producer: Box<dyn TableProducer>,
-    projection: Option<Vec<usize>>,
-    params: BufferingParams,
-    finalize_id: Vec<u8>,
-    touched: Instant,
-    /// The client's segment, when it named one: batches that fit go there.
-    shared: Option<SharedSegment>,
-}
-
-impl Finalize {
-    fn keep_alive(&mut self) -> crate::Result<()> {
-        if self.touched.elapsed() >= TOUCH_EVERY {
-            self.touched = Instant::now();
-            self.params
-                .storage
-                .kv_touch(&self.params.execution_id, INIT_KEY)?;
-        }
-        Ok(())
-    }
-
-    fn streamed(&self) -> crate::Result<()> {
-        let (store, exec) = (&self.params.storage, &self.params.execution_id);
-        if cleanup::finalize_streamed(store, exec, &self.finalize_id)? {
-            store.clear(exec)?;
-        }
-        Ok(())
-    }
-}
-
-impl ProducerState for Finalize {
-    fn produce(
-        &mut self,
-        out: &mut OutputCollector,
-        ctx: &CallContext,
-    ) -> vgi_rpc::errors::Result<()> {
-        self.keep_alive().map_err(rpc)?;
-        let producer = &mut self.producer;
-        match run_phase(&self.params, ctx, || producer.next_batch())? {
-            Some(batch) => {
-                let batch = match &self.projection {
-                    Some(columns) => batch
-                        .project(columns)
-                        .map_err(|e| RpcError::runtime_error(e.to_string()))?,
-                    None => batch,
-                };
-                emit(out, batch, self.shared.as_ref())
-            }
-            None => {
-                if let Err(e) = self.streamed() {
-                    ctx.client_log(LogLevel::Warn, format!("finalize cleanup: {e}"));
-                }
-                out.finish();
-                Ok(())
-            }
-        }
-    }
-}
-
-/// Emits `batch` through the client's segment when it fits there, else inline.
-fn emit(
-    out: &mut OutputCollector,
-    batch: RecordBatch,
-    shared: Option<&SharedSegment>,
-) -> vgi_rpc::errors::Result<()> {
-    if let Some(shared) = shared {
-        let mut segment = shared.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(segment) = segment.as_mut() {
-            if let Some(slot) = segment.write_batch(&batch).map_err(rpc)? {
-                let metadata = [(shm::BATCH_KEY.to_string(), slot.to_metadata())].into();
-                return out.emit_with_metadata(RecordBatch::new_empty(batch.schema()), metadata);
-            }
-        }
-    }
-    out.emit(batch)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod bound;
 mod catalog;
 mod cleanup;
 mod handlers;
+mod streams;
 
 use std::sync::Arc;
 use std::time::Duration;
