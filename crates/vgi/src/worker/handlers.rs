@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 use vgi_rpc::errors::RpcError;
 use vgi_rpc::log::LogLevel;
 use vgi_rpc::server::{CallContext, Request};
-use vgi_rpc::stream::{OutputCollector, ProducerState, StreamResult};
+use vgi_rpc::stream::StreamResult;
 
 use super::bound::{Bound, INIT_KEY};
 use super::streams::{Finalize, Finished};
@@ -22,7 +22,7 @@ use crate::protocol::shm::{self, Segment, Slot};
 use crate::protocol::{phases, schemas, REPEATABILITY, SCHEMA_NAME};
 use crate::sdk::panic::catch_panic;
 use crate::store::{new_execution_id, BufferingStore};
-use crate::{BufferingParams, Error, TableBufferingFunction, TableProducer};
+use crate::{BufferingParams, Error, TableBufferingFunction};
 
 pub(crate) type Unary =
     fn(&Worker, &Request, &CallContext) -> vgi_rpc::errors::Result<Option<RecordBatch>>;
