@@ -118,7 +118,9 @@ def expected_sums(rows):
 def connect(cfg):
     import duckdb
 
+    # no progress bar: it costs every engine time and writes to stdout
     con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"LOAD '{cfg['extension']}'")
     con.execute(TABLE_SQL.format(rows=int(cfg["rows"])))
     con.execute(f"SET threads={int(cfg['threads'])}")

@@ -161,6 +161,8 @@ def private_tmpdir(request, tmpdir_base, monkeypatch, vgi):
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:80]
     path = tempfile.mkdtemp(prefix=f"{name}-", dir=tmpdir_base)
     monkeypatch.setenv("TMPDIR", path)
+    # tempfile caches the first TMPDIR it saw: point it at this test's too
+    monkeypatch.setattr(tempfile, "tempdir", path)
     yield path
     left = vgi.contents(path)
     assert left == [], f"state left behind in the store: {left}"

@@ -24,7 +24,9 @@ CHECK = "SELECT count(*), sum(i), sum(hash(s)), sum(length(s)) FROM ({source})"
 CHILD = r'''
 import duckdb, json, sys
 rows, extension, limit = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+# no progress bar: stdout carries the result line only
 con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+con.execute("SET enable_progress_bar = false")
 con.execute(f"LOAD '{extension}'")
 con.execute(f"SET memory_limit = '{limit}MB'")
 con.execute("SET threads = 2")

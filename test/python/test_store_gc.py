@@ -131,6 +131,7 @@ def test_gc_reports_what_it_cannot_remove_and_goes_on(vgi, store):
     code = (
         "import duckdb, json\n"
         "con = duckdb.connect(config={'allow_unsigned_extensions': 'true'})\n"
+        "con.execute('SET enable_progress_bar = false')\n"
         f"con.execute(\"LOAD '{vgi.extension}'\")\n"
         "rows = con.execute('SELECT execution_id, error FROM vgi_store_gc(ttl_seconds := 0) ORDER BY 1').fetchall()\n"
         "print(json.dumps(rows))\n"
