@@ -49,8 +49,8 @@ def pytest_addoption(parser):
     group.addoption("--releases", default=None,
                     help="every release the project builds for, space-separated (default: the Makefile's "
                          "DUCKDB_RELEASES); test_release.py")
-    group.addoption("--out-of-core-rows", default="1000000,4000000",
-                    help="input sizes of test_out_of_core.py, comma-separated (default: 1000000,4000000)")
+    group.addoption("--out-of-core-rows", default="1000000,16000000",
+                    help="input sizes of test_out_of_core.py, comma-separated (default: 1000000,16000000)")
 
 
 def pytest_configure(config):
