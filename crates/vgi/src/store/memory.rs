@@ -10,15 +10,14 @@
 //! the tier: they use the filesystem store from the start.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow_array::RecordBatch;
 
-use super::fsio::{discard_temp, list_ids_in, publish_noreplace, write_temp};
-use super::paths::{entry_name, kv_name, kv_rel, log_rel};
-use super::BufferingStore;
+use super::ops::on_backend;
+use super::paths::log_rel;
+use super::{Backend, BufferingStore};
 use crate::error::{Error, Result};
 use crate::ipc;
 
@@ -200,31 +199,9 @@ impl BufferingStore {
             log.spilled = true;
             id
         };
-        self.spill(exec, &rel, id, &value.encode()?)?;
+        let bytes = value.encode()?;
+        on_backend!(self, b => b.put_entry_at(exec, ns, key, id, &bytes))?;
         Ok(Some(id))
-    }
-
-    /// Writes entry `id` of the log `rel` (relative to the root) as the
-    /// filesystem store would.
-    fn spill(&self, exec: &[u8], rel: &Path, id: i64, bytes: &[u8]) -> Result<()> {
-        self.ensure_claimed(exec)?;
-        let dir = self.dir().create_dirs(rel)?;
-        let tmp = write_temp(&dir, bytes)?;
-        let dest = entry_name(id);
-        match publish_noreplace(&dir, &tmp, &dest) {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                discard_temp(&dir, &tmp);
-                Err(Error::Corrupt {
-                    path: dir.display(&dest),
-                    reason: "the id of a spilled entry is already taken".into(),
-                })
-            }
-            Err(e) => {
-                discard_temp(&dir, &tmp);
-                Err(e)
-            }
-        }
     }
 
     /// The ids of a log of an execution in the tier, in memory or spilled,
@@ -238,7 +215,7 @@ impl BufferingStore {
         let Some(shared) = self.memory.get(exec) else {
             return Ok(None);
         };
-        let rel = log_rel(exec, ns, key)?;
+        log_rel(exec, ns, key)?;
         let (mut ids, spilled) = {
             let state = lock(&shared);
             match state.logs.get(&(ns.to_vec(), key.to_vec())) {
@@ -247,7 +224,7 @@ impl BufferingStore {
             }
         };
         if spilled {
-            ids.extend(list_ids_in(&self.dir(), &rel)?);
+            ids.extend(self.backend_entry_ids(exec, ns, key)?);
             ids.sort_unstable();
             ids.dedup();
         }
@@ -326,7 +303,7 @@ impl BufferingStore {
         state.held += value.len();
         state.kv.insert(key.to_vec(), value.to_vec());
         if state.kv_spilled.remove(key) {
-            self.kv_remove_file(&kv_rel(exec)?, &kv_name(key)?)?;
+            on_backend!(self, b => b.kv_del(exec, key))?;
         }
         Ok(Some(true))
     }
@@ -383,7 +360,7 @@ mod tests {
     }
 
     fn files_of(store: &BufferingStore, exec: &[u8]) -> Vec<i64> {
-        list_ids_in(&store.dir(), log_rel(exec, b"n", b"k").unwrap()).unwrap()
+        store.backend_entry_ids(exec, b"n", b"k").unwrap()
     }
 
     #[test]

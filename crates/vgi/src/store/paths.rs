@@ -93,6 +93,7 @@ pub(crate) fn kv_name(key: &[u8]) -> Result<String> {
 /// [`dirfd`](super::dirfd)).
 impl BufferingStore {
     /// Directory holding everything of execution `exec` (which must be non-empty).
+    #[cfg(test)]
     pub(crate) fn exec_dir(&self, exec: &[u8]) -> Result<PathBuf> {
         Ok(self.root().join(exec_name(exec)?))
     }

@@ -1,9 +1,9 @@
 //! Ownership and orphaned state. Every process that writes an execution's
 //! state holds a shared lock on byte 0 of the execution's `owner` file for
-//! as long as it keeps the execution (until [`BufferingStore::clear`] or its
+//! as long as it keeps the execution (until [`BufferingStore::clear`](crate::store::BufferingStore::clear) or its
 //! exit), so the lock, not a pid, tells a live execution from one whose
 //! processes died (it needs no `/proc` and works across pid namespaces). A
-//! process that [takes an execution over](BufferingStore::claim), as the
+//! process that [takes an execution over](crate::store::BufferingStore::claim), as the
 //! DuckDB extension does from the worker that opened it, also holds byte 1.
 //! The directory appears with its locked owner file at once, and garbage
 //! collection holds byte 0 exclusively while it removes a directory.
@@ -21,9 +21,9 @@ use rustix::fs::OFlags;
 
 use super::dirfd::{is_dir, modified, StoreDir};
 use super::fsio::temp_name;
-use super::paths::{exec_name, TMP_PREFIX};
-use super::BufferingStore;
+use super::FsStore;
 use crate::error::{Error, Result};
+use crate::store::paths::{exec_name, TMP_PREFIX};
 
 /// The file in an execution's directory that its owners hold locked.
 const OWNER_FILE: &str = "owner";
@@ -31,7 +31,7 @@ const OWNER_FILE: &str = "owner";
 /// Attempts at claiming an execution that garbage collection keeps removing.
 const CLAIM_ATTEMPTS: usize = 16;
 
-/// An execution handled by [`BufferingStore::collect_orphans`].
+/// An execution handled by [`BufferingStore::collect_orphans`](crate::store::BufferingStore::collect_orphans).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Orphan {
     /// The execution id, hex-encoded.
@@ -105,12 +105,12 @@ fn still_linked(file: &File) -> bool {
 /// The least age of a moved-aside directory that garbage collection removes.
 const MOVED_ASIDE_MIN_AGE: Duration = Duration::from_secs(60);
 
-impl BufferingStore {
+impl FsStore {
     /// Takes `exec` over: this process owns it (creating its directory if
     /// needed), so that garbage collection in any process leaves it alone
-    /// until this process [clears](BufferingStore::clear) it or exits, and
+    /// until this process [clears](crate::store::BufferingStore::clear) it or exits, and
     /// the workers that opened it leave its removal to this process.
-    pub fn claim(&self, exec: &[u8]) -> Result<()> {
+    pub(crate) fn claim(&self, exec: &[u8]) -> Result<()> {
         self.ensure_claimed(exec)?;
         let claimed = self.claimed();
         let owner = claimed.get(exec).expect("claimed just now");
@@ -122,7 +122,7 @@ impl BufferingStore {
     /// Makes this process an owner of `exec` before its first write to it
     /// (so that an execution that writes nothing, its state fitting in its
     /// ids, leaves no trace in the file system).
-    pub fn ensure_claimed(&self, exec: &[u8]) -> Result<()> {
+    pub(crate) fn ensure_claimed(&self, exec: &[u8]) -> Result<()> {
         let linked = self.claimed().get(exec).map(still_linked);
         if let Some(linked) = linked {
             if linked {
@@ -155,18 +155,18 @@ impl BufferingStore {
     /// Records that `exec` was opened by another process and that this one
     /// serves calls of it (a worker): from now on a write to it never makes
     /// it again once it is gone (see [`Error::Ended`]).
-    pub fn join(&self, exec: &[u8]) {
+    pub(crate) fn join(&self, exec: &[u8]) {
         self.joined().insert(exec.to_vec());
     }
 
-    /// Forgets that this process [joined](BufferingStore::join) `exec`.
-    pub fn leave(&self, exec: &[u8]) {
+    /// Forgets that this process [joined](crate::store::BufferingStore::join) `exec`.
+    pub(crate) fn leave(&self, exec: &[u8]) {
         self.joined().remove(exec);
     }
 
-    /// Whether no other live process [took](BufferingStore::claim) `exec`
+    /// Whether no other live process [took](crate::store::BufferingStore::claim) `exec`
     /// over: this process did, or none did (or it has no owner file).
-    pub fn owned_here_or_orphaned(&self, exec: &[u8]) -> Result<bool> {
+    pub(crate) fn owned_here_or_orphaned(&self, exec: &[u8]) -> Result<bool> {
         let name = exec_name(exec)?;
         let path = self.dir().display(&name).join(OWNER_FILE);
         let held = match self.claimed().get(exec) {
@@ -269,7 +269,7 @@ impl BufferingStore {
     /// Removes every execution older than `ttl` that no live process owns,
     /// and reports each: removed, or why it could not be (the others are
     /// handled all the same).
-    pub fn collect_orphans(&self, ttl: Duration) -> Result<Vec<Orphan>> {
+    pub(crate) fn collect_orphans(&self, ttl: Duration) -> Result<Vec<Orphan>> {
         self.collect_orphans_with(ttl, |root, name| root.remove_all(name))
     }
 
@@ -372,7 +372,7 @@ impl BufferingStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_store;
+    use crate::store::{test_store, BufferingStore};
     use std::fs;
 
     fn executions(store: &BufferingStore) -> Vec<Vec<u8>> {
@@ -488,6 +488,7 @@ mod tests {
         }
         let stuck = store.exec_dir(b"o2").unwrap();
         let orphans = store
+            .fs()
             .collect_orphans_with(Duration::ZERO, |root, name| {
                 if root.display(name) == stuck {
                     Err(std::io::Error::from_raw_os_error(libc::EBUSY))
@@ -548,6 +549,10 @@ mod tests {
             store.clear(&exec).unwrap();
         }
         other.claim(b"last").unwrap();
-        assert!(other.claimed().len() <= 2, "{}", other.claimed().len());
+        assert!(
+            other.fs().claimed().len() <= 2,
+            "{}",
+            other.fs().claimed().len()
+        );
     }
 }

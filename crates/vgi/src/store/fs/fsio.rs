@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::OFlags;
 
 use super::dirfd::StoreDir;
-use super::frame::{header, read_framed};
-use super::paths::{parse_entry_name, TMP_PREFIX};
-use super::random::random_bytes;
 use crate::error::{Error, Result};
+use crate::store::frame::{header, read_framed};
+use crate::store::paths::{parse_entry_name, TMP_PREFIX};
+use crate::store::random::random_bytes;
 
 /// A fresh temporary file name, tagged with `label` for debugging.
 pub(crate) fn temp_name(label: &str) -> Result<String> {

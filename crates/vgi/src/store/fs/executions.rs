@@ -6,20 +6,19 @@ use std::time::SystemTime;
 
 use super::dirfd::{is_dir, modified};
 use super::fsio::temp_name;
-use super::paths::{exec_name, unhex};
-use super::BufferingStore;
+use super::FsStore;
 use crate::error::{Error, Result};
+use crate::store::paths::{exec_name, unhex};
 
 /// How often a cleared execution's tree is removed again while writes that
 /// were under way still land in it.
 const CLEAR_ATTEMPTS: u32 = 8;
 
-impl BufferingStore {
-    /// Remove all state of `exec`, in memory and in files, and give up this
-    /// process's claim on it; succeeds if there is none.
-    pub fn clear(&self, exec: &[u8]) -> Result<()> {
+impl FsStore {
+    /// Removes the files of `exec` and gives up this process's claim on it;
+    /// succeeds if there are none.
+    pub(crate) fn clear(&self, exec: &[u8]) -> Result<()> {
         let name = exec_name(exec)?;
-        self.forget_in_memory(exec);
         self.forget_next_ids(&name);
         let removed = self.remove_execution_dir(&name);
         // The owner lock is held until the directory is gone.
@@ -69,7 +68,7 @@ impl BufferingStore {
     /// Every execution with state, as `(execution id, directory mtime)`, oldest
     /// first. The mtime changes when the execution's first log or key-value
     /// entry is created, not on every write.
-    pub fn list_executions(&self) -> Result<Vec<(Vec<u8>, SystemTime)>> {
+    pub(crate) fn list_executions(&self) -> Result<Vec<(Vec<u8>, SystemTime)>> {
         let root = self.dir();
         let entries = root
             .entries()
@@ -96,8 +95,8 @@ impl BufferingStore {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::store::test_store;
+    use crate::error::Error;
+    use crate::store::{test_store, BufferingStore};
 
     #[test]
     fn a_write_never_makes_an_execution_that_another_process_cleared_again() {

@@ -7,13 +7,13 @@ use std::time::SystemTime;
 use rustix::fs::OFlags;
 
 use super::dirfd::modified;
-use super::paths::{kv_name, kv_rel};
-use super::BufferingStore;
+use super::FsStore;
 use crate::error::{Error, Result};
+use crate::store::paths::{kv_name, kv_rel};
 
-impl BufferingStore {
+impl FsStore {
     /// Marks `(exec, key)` as used now; returns false if there is no such entry.
-    pub fn kv_touch(&self, exec: &[u8], key: &[u8]) -> Result<bool> {
+    pub(crate) fn kv_touch(&self, exec: &[u8], key: &[u8]) -> Result<bool> {
         let name = kv_name(key)?;
         let Some(dir) = self.dir().open_dir(kv_rel(exec)?)? else {
             return Ok(false);
@@ -29,7 +29,7 @@ impl BufferingStore {
     }
 
     /// When `(exec, key)` was last written or touched; `None` if there is no such entry.
-    pub fn kv_modified(&self, exec: &[u8], key: &[u8]) -> Result<Option<SystemTime>> {
+    pub(crate) fn kv_modified(&self, exec: &[u8], key: &[u8]) -> Result<Option<SystemTime>> {
         let name = kv_name(key)?;
         let Some(dir) = self.dir().open_dir(kv_rel(exec)?)? else {
             return Ok(None);

@@ -3,18 +3,15 @@
 use std::io::ErrorKind;
 
 use super::fsio::{discard_temp, read_optional, write_temp};
-use super::paths::{kv_name, kv_rel};
-use super::BufferingStore;
+use super::FsStore;
 use crate::error::{Error, Result};
+use crate::store::paths::{kv_name, kv_rel};
 
-impl BufferingStore {
+impl FsStore {
     /// Store `value` under `(exec, key)`, atomically replacing any previous value.
-    pub fn kv_put(&self, exec: &[u8], key: &[u8], value: &[u8]) -> Result<()> {
+    pub(crate) fn kv_put(&self, exec: &[u8], key: &[u8], value: &[u8]) -> Result<()> {
         let rel = kv_rel(exec)?;
         let name = kv_name(key)?;
-        if self.kv_put_in_memory(exec, key, value)? == Some(true) {
-            return Ok(());
-        }
         self.ensure_claimed(exec)?;
         let dir = self.dir().create_dirs(&rel)?;
         let tmp = write_temp(&dir, value)?;
@@ -25,12 +22,9 @@ impl BufferingStore {
     }
 
     /// The value under `(exec, key)`, or `None` if there is none.
-    pub fn kv_get(&self, exec: &[u8], key: &[u8]) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn kv_get(&self, exec: &[u8], key: &[u8]) -> Result<Option<Vec<u8>>> {
         let rel = kv_rel(exec)?;
         let name = kv_name(key)?;
-        if let Some(found) = self.kv_get_in_memory(exec, key) {
-            return Ok(found);
-        }
         match self.dir().open_dir(&rel)? {
             Some(dir) => read_optional(&dir, &name),
             None => Ok(None),
@@ -38,24 +32,16 @@ impl BufferingStore {
     }
 
     /// Remove `(exec, key)`; returns whether it existed.
-    pub fn kv_del(&self, exec: &[u8], key: &[u8]) -> Result<bool> {
+    pub(crate) fn kv_del(&self, exec: &[u8], key: &[u8]) -> Result<bool> {
         let rel = kv_rel(exec)?;
         let name = kv_name(key)?;
-        if let Some(existed) = self.kv_del_in_memory(exec, key) {
-            return Ok(existed);
-        }
-        self.kv_remove_file(&rel, &name)
-    }
-
-    /// Removes the file of a key-value entry; returns whether it existed.
-    pub(crate) fn kv_remove_file(&self, rel: &std::path::Path, name: &str) -> Result<bool> {
-        let Some(dir) = self.dir().open_dir(rel)? else {
+        let Some(dir) = self.dir().open_dir(&rel)? else {
             return Ok(false);
         };
-        match dir.unlink(name) {
+        match dir.unlink(&name) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::io("remove", dir.display(name), e)),
+            Err(e) => Err(Error::io("remove", dir.display(&name), e)),
         }
     }
 }

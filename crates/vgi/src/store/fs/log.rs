@@ -1,4 +1,5 @@
-//! Append-only logs: `append` and `scan`.
+//! Append-only logs in files: one file per entry, published whole under
+//! the next free id.
 
 use std::path::Path;
 
@@ -6,127 +7,70 @@ use super::dirfd::StoreDir;
 use super::fsio::{
     discard_temp, list_ids, list_ids_in, publish_noreplace, read_optional, write_temp,
 };
-use super::memory::{LogEntry, Value};
-use super::paths::{entry_name, log_rel};
-use super::BufferingStore;
+use super::FsStore;
 use crate::error::{Error, Result};
-use crate::ipc;
-use arrow_array::RecordBatch;
+use crate::store::paths::{entry_name, log_rel};
 
 /// Collisions after which the next id is recomputed from the directory
 /// instead of counting up (another process may have appended a lot).
 const RESCAN_AFTER: u32 = 16;
 
-impl BufferingStore {
-    /// Append `value` under `(exec, ns, key)` and return its id. Ids start at
-    /// 0, are unique across threads and processes, and increase in append
-    /// order for each writer.
-    pub fn append(
-        &self,
-        exec: &[u8],
-        ns: &[u8],
-        key: &[u8],
-        value: impl AsRef<[u8]>,
-    ) -> Result<i64> {
-        if let Some(id) = self.append_in_memory(exec, ns, key, Value::Bytes(value.as_ref()))? {
-            return Ok(id);
-        }
+impl FsStore {
+    /// Appends `value` under `(exec, ns, key)` and returns its id.
+    pub(crate) fn append(&self, exec: &[u8], ns: &[u8], key: &[u8], value: &[u8]) -> Result<i64> {
         let rel = log_rel(exec, ns, key)?;
         self.ensure_claimed(exec)?;
-        self.append_entry(&rel, value.as_ref())
+        self.append_entry(&rel, value)
     }
 
-    /// Append `batch` to `(exec, ns, key)` and return its id, like
-    /// [`append`](Self::append) of its Arrow IPC stream. An execution in the
-    /// memory tier keeps the batch itself while it fits in the budget.
-    pub fn append_batch(
-        &self,
-        exec: &[u8],
-        ns: &[u8],
-        key: &[u8],
-        batch: &RecordBatch,
-    ) -> Result<i64> {
-        if let Some(id) = self.append_in_memory(exec, ns, key, Value::Batch(batch))? {
-            return Ok(id);
-        }
-        self.append(exec, ns, key, ipc::encode_batch(batch)?)
-    }
-
-    /// The ids of the entries of `(exec, ns, key)`, ascending; empty for a log
-    /// never appended to.
-    pub fn entry_ids(&self, exec: &[u8], ns: &[u8], key: &[u8]) -> Result<Vec<i64>> {
-        if let Some(ids) = self.entry_ids_in_memory(exec, ns, key)? {
-            return Ok(ids);
-        }
+    /// The ids of the entry files of `(exec, ns, key)`, ascending.
+    pub(crate) fn entry_ids(&self, exec: &[u8], ns: &[u8], key: &[u8]) -> Result<Vec<i64>> {
         list_ids_in(&self.dir(), log_rel(exec, ns, key)?)
     }
 
-    /// The entry `id` of `(exec, ns, key)`, or `None` if there is none. With
-    /// `release`, an entry held in memory is handed over and no longer kept
-    /// (a producer that has yielded it drops it): reading it again is an
-    /// error. Entries in files are never removed by reading.
-    pub fn read_log_entry(
-        &self,
-        exec: &[u8],
-        ns: &[u8],
-        key: &[u8],
-        id: i64,
-        release: bool,
-    ) -> Result<Option<LogEntry>> {
-        if let Some(entry) = self.log_entry_in_memory(exec, ns, key, id, release)? {
-            return Ok(entry);
-        }
-        let Some(dir) = self.dir().open_dir(log_rel(exec, ns, key)?)? else {
-            return Ok(None);
-        };
-        Ok(read_optional(&dir, entry_name(id))?.map(LogEntry::Encoded))
-    }
-
-    /// The entry `id` of `(exec, ns, key)`, or `None` if there is none.
-    pub fn read_entry(
+    /// The entry file `id` of `(exec, ns, key)`, or `None` if there is none.
+    pub(crate) fn read_entry(
         &self,
         exec: &[u8],
         ns: &[u8],
         key: &[u8],
         id: i64,
     ) -> Result<Option<Vec<u8>>> {
-        match self.read_log_entry(exec, ns, key, id, false)? {
-            Some(LogEntry::Batches(batches)) => match batches.as_slice() {
-                [batch] => Ok(Some(ipc::encode_batch(batch)?)),
-                _ => Err(Error::InvalidArgument(
-                    "a log entry held in memory is one batch".into(),
-                )),
-            },
-            Some(LogEntry::Encoded(bytes)) => Ok(Some(bytes)),
-            None => Ok(None),
-        }
+        let Some(dir) = self.dir().open_dir(log_rel(exec, ns, key)?)? else {
+            return Ok(None);
+        };
+        read_optional(&dir, entry_name(id))
     }
 
-    /// Up to `limit` entries of `(exec, ns, key)` with `id > after_id`, ordered
-    /// by id. A log never appended to is empty. Entries still being published
-    /// by a concurrent `append` may be missed.
-    pub fn scan(
+    /// Writes `bytes` as entry `id` of `(exec, ns, key)`: an error if that
+    /// id is taken (the memory tier spills under ids it handed out).
+    pub(crate) fn put_entry_at(
         &self,
         exec: &[u8],
         ns: &[u8],
         key: &[u8],
-        after_id: i64,
-        limit: usize,
-    ) -> Result<Vec<(i64, Vec<u8>)>> {
-        let mut out = Vec::new();
-        for id in self
-            .entry_ids(exec, ns, key)?
-            .into_iter()
-            .filter(|id| *id > after_id)
-        {
-            if out.len() == limit {
-                break;
+        id: i64,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let rel = log_rel(exec, ns, key)?;
+        self.ensure_claimed(exec)?;
+        let dir = self.dir().create_dirs(&rel)?;
+        let tmp = write_temp(&dir, bytes)?;
+        let dest = entry_name(id);
+        match publish_noreplace(&dir, &tmp, &dest) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                discard_temp(&dir, &tmp);
+                Err(Error::Corrupt {
+                    path: dir.display(&dest),
+                    reason: "the id of a spilled entry is already taken".into(),
+                })
             }
-            if let Some(data) = self.read_entry(exec, ns, key, id)? {
-                out.push((id, data));
+            Err(e) => {
+                discard_temp(&dir, &tmp);
+                Err(e)
             }
         }
-        Ok(out)
     }
 
     /// Publish `value` as the next free entry of the log `rel` (relative to the root).

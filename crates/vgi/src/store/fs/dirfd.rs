@@ -15,8 +15,8 @@
 //! executions that were open in it fail, with [`Error::UnsafeRoot`] saying
 //! that the root was removed while the store was open: they lost state, and
 //! must not go on with part of it. Once none is left, the store vets the
-//! path anew, as [`BufferingStore::open`](super::BufferingStore::open) does
-//! (see `BufferingStore::dir`): it makes a missing root again (mode 0700)
+//! path anew, as [`BufferingStore::open`](crate::store::BufferingStore::open) does
+//! (see `FsStore::dir`): it makes a missing root again (mode 0700)
 //! and refuses one that another user made or opened to others, which is
 //! never written into.
 //!
