@@ -17,6 +17,16 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// An operation `op` on object storage failed at `url`.
+    #[error("{op} {url}: {message}")]
+    Storage {
+        /// What was being done, e.g. `"put"` or `"list"`.
+        op: &'static str,
+        /// The object or prefix, as `s3://bucket/key`.
+        url: String,
+        /// The client's or the server's error.
+        message: String,
+    },
     /// Arrow failed to build, encode or decode data.
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),

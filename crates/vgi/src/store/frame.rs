@@ -46,19 +46,7 @@ pub(crate) fn read_framed(path: &Path, mut file: File) -> Result<Vec<u8>> {
         }
         Err(e) => return Err(Error::io("read", path, e)),
     }
-    if h[0..4] != MAGIC {
-        return Err(corrupt("not a vgi store entry (bad magic number)".into()));
-    }
-    let version = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"));
-    if version != VERSION {
-        return Err(corrupt(format!("unknown entry version {version}")));
-    }
-    if h[20..24] != [0; 4] {
-        return Err(corrupt(
-            "damaged header (reserved bytes are not zero)".into(),
-        ));
-    }
-    let len = u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
+    let (len, stored) = parse_header(&h).map_err(corrupt)?;
     // The size was read before the header: a file that grew in between is
     // shorter than a header by that count.
     let have = size.checked_sub(HEADER_LEN as u64).ok_or_else(|| {
@@ -82,19 +70,98 @@ pub(crate) fn read_framed(path: &Path, mut file: File) -> Result<Vec<u8>> {
         }
         Err(e) => return Err(Error::io("read", path, e)),
     }
+    check_sum(stored, &payload).map_err(corrupt)?;
+    Ok(payload)
+}
+
+/// The payload length and checksum a header records, or why it is damaged.
+fn parse_header(h: &[u8; HEADER_LEN]) -> std::result::Result<(u64, u32), String> {
+    if h[0..4] != MAGIC {
+        return Err("not a vgi store entry (bad magic number)".into());
+    }
+    let version = u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"));
+    if version != VERSION {
+        return Err(format!("unknown entry version {version}"));
+    }
+    if h[20..24] != [0; 4] {
+        return Err("damaged header (reserved bytes are not zero)".into());
+    }
+    let len = u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
     let stored = u32::from_le_bytes(h[16..20].try_into().expect("4 bytes"));
-    let actual = crc32fast::hash(&payload);
+    Ok((len, stored))
+}
+
+fn check_sum(stored: u32, payload: &[u8]) -> std::result::Result<(), String> {
+    let actual = crc32fast::hash(payload);
     if stored != actual {
-        return Err(corrupt(format!(
+        return Err(format!(
             "checksum mismatch (stored {stored:08x}, computed {actual:08x})"
+        ));
+    }
+    Ok(())
+}
+
+/// `payload` framed: its header, then the payload.
+#[cfg_attr(not(feature = "object-store"), allow(dead_code))]
+pub(crate) fn framed(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&header(payload));
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The payload of the whole framed value `bytes` (read from `path`),
+/// checking its length and checksum.
+#[cfg_attr(not(feature = "object-store"), allow(dead_code))]
+pub(crate) fn check_framed(path: &Path, mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let corrupt = |reason: String| Error::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let Some(h) = bytes.first_chunk::<HEADER_LEN>() else {
+        return Err(corrupt(format!(
+            "truncated: {} bytes, shorter than the {HEADER_LEN}-byte header",
+            bytes.len()
+        )));
+    };
+    let (len, stored) = parse_header(h).map_err(corrupt)?;
+    let have = (bytes.len() - HEADER_LEN) as u64;
+    if have != len {
+        let what = if have < len { "truncated" } else { "too long" };
+        return Err(corrupt(format!(
+            "{what}: the header records {len} payload bytes, the object holds {have}"
         )));
     }
-    Ok(payload)
+    bytes.drain(..HEADER_LEN);
+    check_sum(stored, &bytes).map_err(corrupt)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_framed_takes_whole_frames_only() {
+        let path = Path::new("s3://b/x");
+        assert_eq!(check_framed(path, framed(b"abc")).unwrap(), b"abc");
+        assert_eq!(check_framed(path, framed(b"")).unwrap(), b"");
+        let mut flipped = framed(b"abc");
+        *flipped.last_mut().unwrap() ^= 1;
+        let cases = [
+            (framed(b"abc")[..10].to_vec(), "shorter than the 24-byte header"),
+            (framed(b"abc")[..26].to_vec(), "truncated: the header records 3"),
+            ([framed(b"abc"), b"x".to_vec()].concat(), "too long"),
+            (flipped, "checksum mismatch"),
+            (b"NOPE".repeat(8), "bad magic number"),
+        ];
+        for (bytes, reason) in cases {
+            let err = check_framed(path, bytes).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+            assert!(err.to_string().contains(reason), "{reason}: {err}");
+            assert!(err.to_string().contains("s3://b/x"), "{err}");
+        }
+    }
 
     #[test]
     fn a_file_that_grows_after_its_size_was_read_is_corrupt_not_an_underflow() {

@@ -3,14 +3,17 @@
 //!
 //! [`BufferingStore`] is the facade: it keeps executions of the memory tier
 //! itself ([`keep_in_memory`](BufferingStore::keep_in_memory)) and hands
-//! everything else to its backend, a private directory ([`fs`]) shared by
-//! the processes of one machine. Workers in different processes may share
+//! everything else to its backend: a private directory ([`fs`]) shared by
+//! the processes of one machine, or (feature `object-store`) a prefix of an
+//! S3 bucket shared by any number of machines. Workers in different processes may share
 //! one store; every operation is safe under concurrent use and every
 //! failure is reported with its location.
 
 mod frame;
 mod fs;
 mod memory;
+#[cfg(feature = "object-store")]
+mod object;
 mod ops;
 mod paths;
 pub(crate) mod random;
@@ -20,6 +23,8 @@ use std::path::{Path, PathBuf};
 pub use fs::root::default_root;
 pub use fs::Orphan;
 pub use memory::LogEntry;
+#[cfg(feature = "object-store")]
+pub use object::S3Options;
 
 use crate::error::Result;
 
@@ -28,6 +33,9 @@ use crate::error::Result;
 enum Backend {
     /// Files under a private root directory.
     Fs(fs::FsStore),
+    /// Objects under a prefix of an S3 bucket.
+    #[cfg(feature = "object-store")]
+    Object(object::ObjectBackend),
 }
 
 /// Append logs and key-value entries under a private root
@@ -58,10 +66,25 @@ impl BufferingStore {
         })
     }
 
-    /// The root directory's path.
+    /// Open the store at `url`, `s3://bucket/prefix`, reached with
+    /// `options`. Checks that the bucket can be written and that the server
+    /// refuses to create an object that exists (conditional create), else
+    /// fails saying so. Nothing in memory is shared with other stores: the
+    /// objects are the state.
+    #[cfg(feature = "object-store")]
+    pub fn open_s3(url: &str, options: &S3Options) -> Result<Self> {
+        Ok(BufferingStore {
+            backend: Backend::Object(object::ObjectBackend::open(url, options)?),
+            memory: memory::MemoryTier::default(),
+        })
+    }
+
+    /// The root directory's path; for a store on object storage, its URL.
     pub fn root(&self) -> &Path {
         match &self.backend {
             Backend::Fs(fs) => fs.root(),
+            #[cfg(feature = "object-store")]
+            Backend::Object(object) => object.root(),
         }
     }
 
@@ -70,6 +93,8 @@ impl BufferingStore {
     fn fs(&self) -> &fs::FsStore {
         match &self.backend {
             Backend::Fs(fs) => fs,
+            #[cfg(feature = "object-store")]
+            Backend::Object(_) => panic!("not a filesystem store"),
         }
     }
 }

@@ -16,6 +16,8 @@ macro_rules! on_backend {
     ($store:expr, $b:ident => $call:expr) => {
         match &$store.backend {
             Backend::Fs($b) => $call,
+            #[cfg(feature = "object-store")]
+            Backend::Object($b) => $call,
         }
     };
 }

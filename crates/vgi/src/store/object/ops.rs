@@ -1,0 +1,340 @@
+//! The store's operations on object storage: logs, key-value entries,
+//! clearing and garbage collection.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::path::Path as Key;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode};
+
+use super::{storage, ObjectBackend};
+use crate::error::{Error, Result};
+use crate::store::fs::Orphan;
+use crate::store::frame::{check_framed, framed};
+use crate::store::paths::{entry_name, exec_name, kv_name, kv_rel, log_rel, parse_entry_name, unhex};
+
+/// Collisions after which the next id is recomputed from a listing instead
+/// of counting up (another process may have appended a lot).
+const RESCAN_AFTER: u32 = 16;
+/// Collisions after which an append gives up (each costs a request).
+const MAX_COLLISIONS: u32 = 4096;
+/// Listings of an execution that [`ObjectBackend::clear`] deletes, while
+/// writes that were under way still land in it.
+const CLEAR_ATTEMPTS: u32 = 8;
+
+/// A relative path of [`paths`](crate::store::paths) as a `/`-separated string.
+fn rel_str(rel: &Path) -> &str {
+    rel.to_str().expect("store paths are made of hex digits")
+}
+
+impl ObjectBackend {
+    /// Stores `value` under `(exec, key)`, replacing any previous value.
+    pub(crate) fn kv_put(&self, exec: &[u8], key: &[u8], value: &[u8]) -> Result<()> {
+        let object = self.kv_key(exec, key)?;
+        self.put(&object, value, PutMode::Overwrite).map(drop)
+    }
+
+    /// The value under `(exec, key)`, or `None` if there is none.
+    pub(crate) fn kv_get(&self, exec: &[u8], key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get(&self.kv_key(exec, key)?)
+    }
+
+    /// Removes `(exec, key)`; returns whether it existed.
+    pub(crate) fn kv_del(&self, exec: &[u8], key: &[u8]) -> Result<bool> {
+        let object = self.kv_key(exec, key)?;
+        if self.head(&object)?.is_none() {
+            return Ok(false);
+        }
+        self.delete(&object)?;
+        Ok(true)
+    }
+
+    /// Marks `(exec, key)` as used now by writing it again; false if there is no such entry.
+    pub(crate) fn kv_touch(&self, exec: &[u8], key: &[u8]) -> Result<bool> {
+        let Some(value) = self.kv_get(exec, key)? else {
+            return Ok(false);
+        };
+        self.kv_put(exec, key, &value)?;
+        Ok(true)
+    }
+
+    /// When `(exec, key)` was last written; `None` if there is no such entry.
+    pub(crate) fn kv_modified(&self, exec: &[u8], key: &[u8]) -> Result<Option<SystemTime>> {
+        let meta = self.head(&self.kv_key(exec, key)?)?;
+        Ok(meta.map(|m| SystemTime::from(m.last_modified)))
+    }
+
+    /// Appends `value` under `(exec, ns, key)` and returns its id: a create
+    /// at the next free id, the next one while it exists.
+    pub(crate) fn append(&self, exec: &[u8], ns: &[u8], key: &[u8], value: &[u8]) -> Result<i64> {
+        let log = self.key(rel_str(&log_rel(exec, ns, key)?));
+        let hint = self.next_ids().get(log.as_ref()).copied();
+        let mut id = match hint {
+            Some(id) => id,
+            None => self.next_after_max(&log)?,
+        };
+        let mut collisions: u32 = 0;
+        loop {
+            if self.put(&log.clone().join(entry_name(id)), value, PutMode::Create)? {
+                let mut hints = self.next_ids();
+                let slot = hints.entry(log.to_string()).or_insert(id + 1);
+                *slot = (*slot).max(id + 1);
+                return Ok(id);
+            }
+            collisions += 1;
+            if collisions == MAX_COLLISIONS {
+                return Err(Error::Storage {
+                    op: "append to",
+                    url: self.url_of(&log),
+                    message: format!("every id tried was taken ({MAX_COLLISIONS} in a row)"),
+                });
+            }
+            let next = id.checked_add(1).ok_or_else(|| Error::Corrupt {
+                path: PathBuf::from(self.url_of(&log)),
+                reason: "entry ids exhausted".into(),
+            })?;
+            id = if collisions.is_multiple_of(RESCAN_AFTER) {
+                self.next_after_max(&log)?.max(next)
+            } else {
+                next
+            };
+        }
+    }
+
+    /// The ids of the entries of `(exec, ns, key)`, ascending.
+    pub(crate) fn entry_ids(&self, exec: &[u8], ns: &[u8], key: &[u8]) -> Result<Vec<i64>> {
+        self.ids_in(&self.key(rel_str(&log_rel(exec, ns, key)?)))
+    }
+
+    /// The entry `id` of `(exec, ns, key)`, or `None` if there is none.
+    pub(crate) fn read_entry(
+        &self,
+        exec: &[u8],
+        ns: &[u8],
+        key: &[u8],
+        id: i64,
+    ) -> Result<Option<Vec<u8>>> {
+        self.get(&self.entry_key(exec, ns, key, id)?)
+    }
+
+    /// Writes `bytes` as entry `id` of `(exec, ns, key)`: an error if that
+    /// id is taken (the memory tier spills under ids it handed out).
+    pub(crate) fn put_entry_at(
+        &self,
+        exec: &[u8],
+        ns: &[u8],
+        key: &[u8],
+        id: i64,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let object = self.entry_key(exec, ns, key, id)?;
+        if self.put(&object, bytes, PutMode::Create)? {
+            return Ok(());
+        }
+        Err(Error::Corrupt {
+            path: PathBuf::from(self.url_of(&object)),
+            reason: "the id of a spilled entry is already taken".into(),
+        })
+    }
+
+    /// Deletes every object of `exec`; succeeds if there are none.
+    pub(crate) fn clear(&self, exec: &[u8]) -> Result<()> {
+        let under = self.key(&exec_name(exec)?);
+        self.next_ids()
+            .retain(|log, _| !Key::from(log.as_str()).prefix_matches(&under));
+        for _ in 0..CLEAR_ATTEMPTS {
+            let objects = self.list(&under)?;
+            if objects.is_empty() {
+                return Ok(());
+            }
+            self.delete_all(objects.into_iter().map(|m| m.location).collect())?;
+        }
+        Err(Error::Storage {
+            op: "clear",
+            url: self.url_of(&under),
+            message: format!("objects kept appearing after {CLEAR_ATTEMPTS} deletions"),
+        })
+    }
+
+    /// Every execution with objects, as `(execution id, its oldest object's
+    /// time)`, oldest first.
+    pub(crate) fn list_executions(&self) -> Result<Vec<(Vec<u8>, SystemTime)>> {
+        let mut out: Vec<_> = self
+            .executions()?
+            .into_iter()
+            .map(|e| (e.exec, e.oldest))
+            .collect();
+        out.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// Nothing to do: object storage has no locks (see [`collect_orphans`](Self::collect_orphans)).
+    pub(crate) fn claim(&self, _exec: &[u8]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Nothing to do, as [`claim`](Self::claim).
+    pub(crate) fn ensure_claimed(&self, _exec: &[u8]) -> Result<()> {
+        Ok(())
+    }
+
+    /// Nothing to do, as [`claim`](Self::claim).
+    pub(crate) fn join(&self, _exec: &[u8]) {}
+
+    /// Nothing to do, as [`claim`](Self::claim).
+    pub(crate) fn leave(&self, _exec: &[u8]) {}
+
+    /// Always true: no process can hold an execution on object storage.
+    pub(crate) fn owned_here_or_orphaned(&self, _exec: &[u8]) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// Deletes every execution under the prefix none of whose objects was
+    /// written in the last `ttl`, and reports each.
+    pub(crate) fn collect_orphans(&self, ttl: Duration) -> Result<Vec<Orphan>> {
+        let now = SystemTime::now();
+        let mut orphans = Vec::new();
+        for found in self.executions()? {
+            let idle = now.duration_since(found.newest).unwrap_or_default();
+            if idle < ttl {
+                continue;
+            }
+            let error = self.clear(&found.exec).err().map(|e| e.to_string());
+            orphans.push(Orphan {
+                execution_id: hex::encode(&found.exec),
+                age: now.duration_since(found.oldest).unwrap_or_default(),
+                bytes: found.bytes,
+                error,
+            });
+        }
+        Ok(orphans)
+    }
+
+    /// The executions under the prefix, from one listing of it.
+    fn executions(&self) -> Result<Vec<Found>> {
+        let mut found: Vec<Found> = Vec::new();
+        for meta in self.list(&self.prefix)? {
+            let Some(exec) = meta
+                .location
+                .prefix_match(&self.prefix)
+                .and_then(|mut parts| parts.next())
+                .and_then(|part| unhex(part.as_ref()))
+                .filter(|exec| !exec.is_empty())
+            else {
+                continue;
+            };
+            let at = SystemTime::from(meta.last_modified);
+            match found.last_mut() {
+                Some(last) if last.exec == exec => {
+                    last.oldest = last.oldest.min(at);
+                    last.newest = last.newest.max(at);
+                    last.bytes += meta.size;
+                }
+                _ => found.push(Found {
+                    exec,
+                    oldest: at,
+                    newest: at,
+                    bytes: meta.size,
+                }),
+            }
+        }
+        Ok(found)
+    }
+
+    fn kv_key(&self, exec: &[u8], key: &[u8]) -> Result<Key> {
+        Ok(self.key(rel_str(&kv_rel(exec)?)).join(kv_name(key)?))
+    }
+
+    fn entry_key(&self, exec: &[u8], ns: &[u8], key: &[u8], id: i64) -> Result<Key> {
+        Ok(self.key(rel_str(&log_rel(exec, ns, key)?)).join(entry_name(id)))
+    }
+
+    fn next_after_max(&self, log: &Key) -> Result<i64> {
+        Ok(self.ids_in(log)?.last().map_or(0, |max| max.saturating_add(1)))
+    }
+
+    /// The ids of the entries under `log`, ascending.
+    fn ids_in(&self, log: &Key) -> Result<Vec<i64>> {
+        let mut ids: Vec<i64> = self
+            .list(log)?
+            .iter()
+            .filter_map(|m| m.location.filename().and_then(|n| parse_entry_name(OsStr::new(n))))
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Writes `value`, framed, at `object` in one request; false when `mode`
+    /// is a create and the object exists.
+    fn put(&self, object: &Key, value: &[u8], mode: PutMode) -> Result<bool> {
+        let result = self.block_on(self.client.put_opts(object, framed(value).into(), mode.into()));
+        match result {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(storage("put", &self.url_of(object), e)),
+        }
+    }
+
+    /// The payload of `object`, its frame checked; `None` if there is no such object.
+    fn get(&self, object: &Key) -> Result<Option<Vec<u8>>> {
+        let url = self.url_of(object);
+        let bytes = self.block_on(async {
+            match self.client.get(object).await {
+                Ok(found) => found.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        match bytes.map_err(|e| storage("get", &url, e))? {
+            Some(bytes) => Ok(Some(check_framed(Path::new(&url), bytes.to_vec())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn head(&self, object: &Key) -> Result<Option<ObjectMeta>> {
+        match self.block_on(self.client.head(object)) {
+            Ok(meta) => Ok(Some(meta)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(storage("head", &self.url_of(object), e)),
+        }
+    }
+
+    fn delete(&self, object: &Key) -> Result<()> {
+        match self.block_on(self.client.delete(object)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(storage("delete", &self.url_of(object), e)),
+        }
+    }
+
+    fn delete_all(&self, objects: Vec<Key>) -> Result<()> {
+        let stream = futures_util::stream::iter(objects.into_iter().map(Ok)).boxed();
+        let results: Vec<_> = self.block_on(self.client.delete_stream(stream).collect());
+        for result in results {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(storage("delete", &self.url, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every object under `under`, sorted by key (servers need not list in order).
+    fn list(&self, under: &Key) -> Result<Vec<ObjectMeta>> {
+        let prefix = (!under.as_ref().is_empty()).then_some(under);
+        let mut objects: Vec<ObjectMeta> = self
+            .block_on(self.client.list(prefix).try_collect())
+            .map_err(|e| storage("list", &self.url_of(under), e))?;
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(objects)
+    }
+}
+
+/// One execution of a listing.
+struct Found {
+    exec: Vec<u8>,
+    oldest: SystemTime,
+    newest: SystemTime,
+    bytes: u64,
+}
