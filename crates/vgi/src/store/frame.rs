@@ -149,8 +149,14 @@ mod tests {
         let mut flipped = framed(b"abc");
         *flipped.last_mut().unwrap() ^= 1;
         let cases = [
-            (framed(b"abc")[..10].to_vec(), "shorter than the 24-byte header"),
-            (framed(b"abc")[..26].to_vec(), "truncated: the header records 3"),
+            (
+                framed(b"abc")[..10].to_vec(),
+                "shorter than the 24-byte header",
+            ),
+            (
+                framed(b"abc")[..26].to_vec(),
+                "truncated: the header records 3",
+            ),
             ([framed(b"abc"), b"x".to_vec()].concat(), "too long"),
             (flipped, "checksum mismatch"),
             (b"NOPE".repeat(8), "bad magic number"),

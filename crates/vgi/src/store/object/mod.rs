@@ -229,10 +229,16 @@ fn builder(bucket: &str, options: &S3Options) -> AmazonS3Builder {
         b = b.with_allow_http(true);
     }
     let settings = [
-        (&options.endpoint, AmazonS3Builder::with_endpoint as fn(_, _) -> _),
+        (
+            &options.endpoint,
+            AmazonS3Builder::with_endpoint as fn(_, _) -> _,
+        ),
         (&options.region, AmazonS3Builder::with_region),
         (&options.access_key_id, AmazonS3Builder::with_access_key_id),
-        (&options.secret_access_key, AmazonS3Builder::with_secret_access_key),
+        (
+            &options.secret_access_key,
+            AmazonS3Builder::with_secret_access_key,
+        ),
         (&options.session_token, AmazonS3Builder::with_token),
     ];
     for (value, set) in settings {

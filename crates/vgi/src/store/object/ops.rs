@@ -11,9 +11,11 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode};
 
 use super::{storage, ObjectBackend};
 use crate::error::{Error, Result};
-use crate::store::fs::Orphan;
 use crate::store::frame::{check_framed, framed};
-use crate::store::paths::{entry_name, exec_name, kv_name, kv_rel, log_rel, parse_entry_name, unhex};
+use crate::store::fs::Orphan;
+use crate::store::paths::{
+    entry_name, exec_name, kv_name, kv_rel, log_rel, parse_entry_name, unhex,
+};
 
 /// Collisions after which the next id is recomputed from a listing instead
 /// of counting up (another process may have appended a lot).
@@ -248,11 +250,16 @@ impl ObjectBackend {
     }
 
     fn entry_key(&self, exec: &[u8], ns: &[u8], key: &[u8], id: i64) -> Result<Key> {
-        Ok(self.key(rel_str(&log_rel(exec, ns, key)?)).join(entry_name(id)))
+        Ok(self
+            .key(rel_str(&log_rel(exec, ns, key)?))
+            .join(entry_name(id)))
     }
 
     fn next_after_max(&self, log: &Key) -> Result<i64> {
-        Ok(self.ids_in(log)?.last().map_or(0, |max| max.saturating_add(1)))
+        Ok(self
+            .ids_in(log)?
+            .last()
+            .map_or(0, |max| max.saturating_add(1)))
     }
 
     /// The ids of the entries under `log`, ascending.
@@ -260,7 +267,11 @@ impl ObjectBackend {
         let mut ids: Vec<i64> = self
             .list(log)?
             .iter()
-            .filter_map(|m| m.location.filename().and_then(|n| parse_entry_name(OsStr::new(n))))
+            .filter_map(|m| {
+                m.location
+                    .filename()
+                    .and_then(|n| parse_entry_name(OsStr::new(n)))
+            })
             .collect();
         ids.sort_unstable();
         Ok(ids)
@@ -269,7 +280,10 @@ impl ObjectBackend {
     /// Writes `value`, framed, at `object` in one request; false when `mode`
     /// is a create and the object exists.
     fn put(&self, object: &Key, value: &[u8], mode: PutMode) -> Result<bool> {
-        let result = self.block_on(self.client.put_opts(object, framed(value).into(), mode.into()));
+        let result = self.block_on(
+            self.client
+                .put_opts(object, framed(value).into(), mode.into()),
+        );
         match result {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
