@@ -101,8 +101,15 @@ test: test-unit test-sql test-python test-cli test-examples
 # `subprocess` feature, as the example's own build does.
 EXAMPLE_PACKAGE := topk
 
+# Then the store on object storage (crates/vgi/tests/object_store.rs), with
+# the `object-store` feature, against moto's S3 server from the tools venv
+# (scripts/setup-tools.sh), which the tests start on a free 127.0.0.1 port.
+MOTO_SERVER := $(VGI_CACHE_DIR)/tools-venv/bin/moto_server
+
 test-unit: duckdb
 	$(CARGO) test --release --workspace --exclude $(EXAMPLE_PACKAGE) $(CARGO_FLAGS)
+	scripts/setup-tools.sh >/dev/null
+	VGI_MOTO_SERVER=$(MOTO_SERVER) $(CARGO) test --release -p vgi --features object-store $(CARGO_FLAGS)
 
 # The store lives under TMPDIR; a private one lets the tests check that no
 # state is left behind (`require-env TMPDIR` in a test file).
@@ -174,6 +181,7 @@ lint: duckdb
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --release --workspace --exclude $(EXAMPLE_PACKAGE) --all-targets $(CARGO_FLAGS) -- -D warnings
 	$(CARGO) clippy --release -p $(EXAMPLE_PACKAGE) --all-targets $(CARGO_FLAGS) -- -D warnings
+	$(CARGO) clippy --release -p vgi --features object-store --all-targets $(CARGO_FLAGS) -- -D warnings
 
 print-releases:
 	@echo $(DUCKDB_RELEASES)
