@@ -13,6 +13,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};
 use support::moto::{free_port, Moto};
+use support::strip_proxy::StripProxy;
 use vgi::error::Error;
 use vgi::store::{BufferingStore, S3Options};
 
@@ -292,6 +293,26 @@ fn the_conditional_create_probe_passes_on_moto_and_leaves_nothing() {
         raw.keys(""),
         vec![format!("{}/kv/k-{}", hex::encode("e"), hex::encode("k"))]
     );
+}
+
+#[test]
+fn a_server_that_ignores_conditional_create_is_refused_at_open() {
+    let Some(moto) = server() else { return };
+    let port: u16 = moto.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    // The same moto, through a proxy that drops `If-None-Match`.
+    let proxy = StripProxy::start(port, "If-None-Match");
+    let url = format!("s3://{BUCKET}/ignored");
+    refused_quickly(
+        &url,
+        &options(&proxy.endpoint),
+        &["check conditional create", "overwrote an existing object"],
+        Duration::from_secs(10),
+    );
+    // The probe object is removed, and the same prefix opens without the proxy.
+    let raw = Raw::new(&moto);
+    assert!(raw.keys("ignored").is_empty(), "{:?}", raw.keys("ignored"));
+    open(&moto, "ignored").kv_put(b"e", b"k", b"v").unwrap();
+    drop(proxy);
 }
 
 #[test]
