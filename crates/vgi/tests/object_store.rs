@@ -184,8 +184,14 @@ fn kv_overwrite_read_touch_and_delete() {
     store.kv_put(b"e", b"k", b"one").unwrap();
     store.kv_put(b"e", b"k", b"two").unwrap();
     assert_eq!(store.kv_get(b"e", b"k").unwrap().unwrap(), b"two");
-    assert!(store.kv_modified(b"e", b"k").unwrap().is_some());
+    let written = store.kv_modified(b"e", b"k").unwrap().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
     assert!(store.kv_touch(b"e", b"k").unwrap());
+    let touched = store.kv_modified(b"e", b"k").unwrap().unwrap();
+    assert!(
+        touched >= written + Duration::from_secs(1),
+        "{written:?} -> {touched:?}"
+    );
     assert_eq!(store.kv_get(b"e", b"k").unwrap().unwrap(), b"two");
     assert_eq!(
         open(&moto, "kv").kv_get(b"e", b"k").unwrap().unwrap(),
@@ -195,6 +201,38 @@ fn kv_overwrite_read_touch_and_delete() {
     assert!(store.kv_del(b"e", b"k").unwrap());
     assert!(!store.kv_del(b"e", b"k").unwrap());
     assert_eq!(store.kv_get(b"e", b"k").unwrap(), None);
+}
+
+#[test]
+fn the_memory_tier_spills_to_objects_under_its_ids() {
+    let Some(moto) = server() else { return };
+    let store = open(&moto, "mem");
+    // A budget of 3 bytes: the first entry stays in memory, the rest spill.
+    store.keep_in_memory(b"e", 3);
+    for i in 0..4u8 {
+        assert_eq!(
+            store.append(b"e", b"n", b"k", [i, i, i]).unwrap(),
+            i64::from(i)
+        );
+    }
+    store.kv_put(b"e", b"big", b"more than three").unwrap();
+    let raw = Raw::new(&moto);
+    assert_eq!(raw.keys("mem").len(), 4, "{:?}", raw.keys("mem"));
+    assert_eq!(store.entry_ids(b"e", b"n", b"k").unwrap(), vec![0, 1, 2, 3]);
+    let values: Vec<Vec<u8>> = store
+        .scan(b"e", b"n", b"k", -1, 10)
+        .unwrap()
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(values, (0..4u8).map(|i| vec![i; 3]).collect::<Vec<_>>());
+    assert_eq!(
+        store.kv_get(b"e", b"big").unwrap().unwrap(),
+        b"more than three"
+    );
+    store.clear(b"e").unwrap();
+    assert!(raw.keys("mem").is_empty());
+    assert_eq!(store.memory_held(), 0);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, UpdateVersion};
 
 use super::{storage, ObjectBackend};
 use crate::error::{Error, Result};
@@ -53,13 +53,28 @@ impl ObjectBackend {
         Ok(true)
     }
 
-    /// Marks `(exec, key)` as used now by writing it again; false if there is no such entry.
+    /// Marks `(exec, key)` as used now by writing it again, unless it
+    /// changed since it was read (`If-Match` its ETag): a newer write is a
+    /// use too, and is never undone. False if there is no such entry.
     pub(crate) fn kv_touch(&self, exec: &[u8], key: &[u8]) -> Result<bool> {
-        let Some(value) = self.kv_get(exec, key)? else {
+        let object = self.kv_key(exec, key)?;
+        let Some((value, e_tag)) = self.get_tagged(&object)? else {
             return Ok(false);
         };
-        self.kv_put(exec, key, &value)?;
-        Ok(true)
+        let update = PutMode::Update(UpdateVersion {
+            e_tag,
+            version: None,
+        });
+        let result = self.block_on(self.client.put_opts(
+            &object,
+            framed(&value).into(),
+            update.into(),
+        ));
+        match result {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::Precondition { .. }) => Ok(self.head(&object)?.is_some()),
+            Err(e) => Err(storage("touch", &self.url_of(&object), e)),
+        }
     }
 
     /// When `(exec, key)` was last written; `None` if there is no such entry.
@@ -293,16 +308,27 @@ impl ObjectBackend {
 
     /// The payload of `object`, its frame checked; `None` if there is no such object.
     fn get(&self, object: &Key) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_tagged(object)?.map(|(payload, _)| payload))
+    }
+
+    /// [`get`](Self::get), with the object's ETag.
+    fn get_tagged(&self, object: &Key) -> Result<Option<(Vec<u8>, Option<String>)>> {
         let url = self.url_of(object);
-        let bytes = self.block_on(async {
+        let found = self.block_on(async {
             match self.client.get(object).await {
-                Ok(found) => found.bytes().await.map(Some),
+                Ok(found) => {
+                    let e_tag = found.meta.e_tag.clone();
+                    found.bytes().await.map(|bytes| Some((bytes, e_tag)))
+                }
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
             }
         });
-        match bytes.map_err(|e| storage("get", &url, e))? {
-            Some(bytes) => Ok(Some(check_framed(Path::new(&url), bytes.to_vec())?)),
+        match found.map_err(|e| storage("get", &url, e))? {
+            Some((bytes, e_tag)) => Ok(Some((
+                check_framed(Path::new(&url), bytes.to_vec())?,
+                e_tag,
+            ))),
             None => Ok(None),
         }
     }
