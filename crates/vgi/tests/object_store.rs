@@ -41,6 +41,16 @@ fn open(moto: &Moto, prefix: &str) -> BufferingStore {
     BufferingStore::open_s3(&format!("s3://{BUCKET}/{prefix}"), &options(&moto.endpoint)).unwrap()
 }
 
+/// The ids of the executions `store` lists, in its order.
+fn execution_ids(store: &BufferingStore) -> Vec<Vec<u8>> {
+    store
+        .list_executions()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.0)
+        .collect()
+}
+
 /// Direct access to the bucket, around the store.
 struct Raw {
     client: AmazonS3,
@@ -276,12 +286,7 @@ fn clear_leaves_nothing_of_the_execution() {
     let raw = Raw::new(&moto);
     assert!(raw.keys(&format!("clear/{}", hex::encode("e1"))).is_empty());
     assert_eq!(raw.keys(&format!("clear/{}", hex::encode("e2"))).len(), 4);
-    let execs: Vec<Vec<u8>> = store
-        .list_executions()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.0)
-        .collect();
+    let execs = execution_ids(&store);
     assert_eq!(execs, vec![b"e2".to_vec()]);
     assert_eq!(store.append(b"e1", b"n", b"k", b"again").unwrap(), 0);
     store.clear(b"e1").unwrap();
@@ -306,12 +311,7 @@ fn orphans_are_collected_by_the_age_of_their_newest_object() {
     assert_eq!(orphans[0].execution_id, hex::encode("old"));
     assert_eq!(orphans[0].error, None);
     assert!(orphans[0].bytes > 0);
-    let execs: Vec<Vec<u8>> = store
-        .list_executions()
-        .unwrap()
-        .into_iter()
-        .map(|e| e.0)
-        .collect();
+    let execs = execution_ids(&store);
     assert_eq!(execs, vec![b"new".to_vec()]);
     assert_eq!(store.collect_orphans(Duration::ZERO).unwrap().len(), 1);
     assert!(Raw::new(&moto).keys("gc").is_empty());
