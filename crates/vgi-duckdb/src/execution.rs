@@ -35,6 +35,13 @@ pub(crate) struct BoundCall {
 }
 
 impl BoundCall {
+    /// Bytes the store's memory tier may hold for its executions
+    /// (`vgi_memory_budget`), also what the bridge keeps of freed batch
+    /// memory for the next batches.
+    pub(crate) fn memory_budget(&self) -> usize {
+        self.memory_budget
+    }
+
     /// Checks the arguments against the function's specs and runs `on_bind`,
     /// in this process or, in subprocess execution, in a worker.
     /// `external_access` is DuckDB's `enable_external_access` (without it,

@@ -94,7 +94,7 @@ type Err = *mut *mut c_char;
 
 /// The version of the C ABI this side implements: `VGI_FFI_VERSION` in
 /// `cpp/vgi_ffi.h` (raise both with any change to the table or what it passes).
-pub(crate) const VGI_FFI_VERSION: u32 = 1;
+pub(crate) const VGI_FFI_VERSION: u32 = 2;
 
 /// Mirrors `struct VgiApi` in `cpp/vgi_ffi.h`, field for field.
 #[repr(C)]
@@ -151,6 +151,7 @@ pub(crate) struct VgiApi {
         Err,
     ) -> *mut VgiBoundCall,
     bound_call_free: unsafe extern "C" fn(*mut VgiBoundCall),
+    bound_call_memory_budget: unsafe extern "C" fn(*const VgiBoundCall) -> usize,
     bound_call_start: unsafe extern "C" fn(
         *const VgiBoundCall,
         u32,
@@ -193,6 +194,7 @@ pub(crate) static API: VgiApi = VgiApi {
     function_param_schema,
     function_bind,
     bound_call_free,
+    bound_call_memory_budget,
     bound_call_start,
     execution_process,
     execution_combine,
@@ -500,6 +502,11 @@ unsafe extern "C" fn bound_call_free(call: *mut VgiBoundCall) {
         // SAFETY: produced by `function_bind`, freed once by C++.
         quietly(|| drop(unsafe { Box::from_raw(call) }));
     }
+}
+
+unsafe extern "C" fn bound_call_memory_budget(call: *const VgiBoundCall) -> usize {
+    // SAFETY: C++ keeps the bound call alive while it uses it.
+    unsafe { &*call }.memory_budget()
 }
 
 unsafe extern "C" fn bound_call_start(

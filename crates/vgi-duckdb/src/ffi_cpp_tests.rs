@@ -6,6 +6,7 @@ use std::ffi::{c_char, c_int, CStr};
 
 extern "C" {
     fn vgi_selftest_moved_child_outlives_batch(message: *mut c_char, len: usize) -> c_int;
+    fn vgi_selftest_pool_reuses_freed_blocks(message: *mut c_char, len: usize) -> c_int;
     fn vgi_selftest_ffi_layout(version: *mut u32, size: *mut usize);
     fn vgi_selftest_ffi_check(api: *const VgiApi, message: *mut c_char, len: usize) -> c_int;
 }
@@ -80,6 +81,17 @@ fn a_child_moved_out_of_a_gathered_batch_outlives_it() {
     // SAFETY: the C++ check writes at most `len` bytes into `message`.
     let status =
         unsafe { vgi_selftest_moved_child_outlives_batch(message.as_mut_ptr(), message.len()) };
+    // SAFETY: NUL-terminated by snprintf (or all zero).
+    let message = unsafe { CStr::from_ptr(message.as_ptr()) };
+    assert_eq!(status, 0, "{}", message.to_string_lossy());
+}
+
+#[test]
+fn released_batches_give_their_blocks_to_the_next_within_the_pool_limit() {
+    let mut message = [0 as c_char; 512];
+    // SAFETY: the C++ check writes at most `len` bytes into `message`.
+    let status =
+        unsafe { vgi_selftest_pool_reuses_freed_blocks(message.as_mut_ptr(), message.len()) };
     // SAFETY: NUL-terminated by snprintf (or all zero).
     let message = unsafe { CStr::from_ptr(message.as_ptr()) };
     assert_eq!(status, 0, "{}", message.to_string_lossy());

@@ -131,7 +131,7 @@ impl Total {
 
 fn integer_total<T: ArrowPrimitiveType>(array: &ArrayRef) -> Total
 where
-    T::Native: Into<i128>,
+    T::Native: IntegerBits + Into<i128>,
 {
     let array = array.as_primitive::<T>();
     if array.null_count() == 0 {
@@ -141,22 +141,50 @@ where
     Total::Integer(values.fold(None, |sum, v| Some(sum.unwrap_or(0) + v.into())))
 }
 
+/// An integer of at most 64 bits as its 64-bit two's complement pattern.
+trait IntegerBits: Copy {
+    /// Whether the pattern's top bit means `-2^63` (signed types).
+    const SIGNED: bool;
+    fn bits(self) -> u64;
+}
+
+macro_rules! integer_bits {
+    ($signed:expr, $via:ty: $($t:ty),*) => {$(
+        impl IntegerBits for $t {
+            const SIGNED: bool = $signed;
+            fn bits(self) -> u64 {
+                <$via>::from(self) as u64
+            }
+        }
+    )*};
+}
+integer_bits!(true, i64: i8, i16, i32, i64);
+integer_bits!(false, u64: u8, u16, u32, u64);
+
 /// The exact sum of integers of at most 64 bits, in a form the compiler
-/// vectorises: each value is split into its high 32 bits (signed) and low 32
-/// bits (unsigned), summed separately in 64 bits (2^31 values cannot overflow
-/// either sum), and recombined in 128 bits.
-fn exact_sum<N: Copy + Into<i128>>(values: &[N]) -> i128 {
+/// vectorises with plain SSE2 (64-bit adds, masks and logical shifts, no
+/// 128-bit arithmetic in the loop): each value's bit pattern is split into
+/// its high and low 32 bits, summed apart in 64 bits (2^30 values cannot
+/// overflow either sum), and the count of negative values is subtracted
+/// times 2^64 (a signed value is its unsigned pattern minus 2^64).
+fn exact_sum<N: IntegerBits>(values: &[N]) -> i128 {
     const BLOCK: usize = 1 << 30;
     values
         .chunks(BLOCK)
         .map(|block| {
-            let (mut high, mut low) = (0i64, 0u64);
+            let (mut high, mut low, mut negative) = (0u64, 0u64, 0u64);
             for v in block {
-                let v: i128 = (*v).into();
-                high += (v >> 32) as i64;
-                low += (v as u64) & 0xffff_ffff;
+                let bits = v.bits();
+                high += bits >> 32;
+                low += bits & 0xffff_ffff;
+                negative += bits >> 63;
             }
-            (i128::from(high) << 32) + i128::from(low)
+            let unsigned = (i128::from(high) << 32) + i128::from(low);
+            if N::SIGNED {
+                unsigned - (i128::from(negative) << 64)
+            } else {
+                unsigned
+            }
         })
         .sum()
 }
@@ -456,9 +484,11 @@ mod tests {
         fn exact_sum_equals_the_naive_sum(
             signed in proptest::collection::vec(proptest::num::i64::ANY, 0..300),
             unsigned in proptest::collection::vec(proptest::num::u64::ANY, 0..300),
+            small in proptest::collection::vec(proptest::num::i8::ANY, 0..300),
         ) {
             proptest::prop_assert_eq!(exact_sum(&signed), signed.iter().map(|v| i128::from(*v)).sum::<i128>());
             proptest::prop_assert_eq!(exact_sum(&unsigned), unsigned.iter().map(|v| i128::from(*v)).sum::<i128>());
+            proptest::prop_assert_eq!(exact_sum(&small), small.iter().map(|v| i128::from(*v)).sum::<i128>());
         }
     }
 
@@ -467,6 +497,8 @@ mod tests {
         assert_eq!(exact_sum(&[i64::MIN; 3]), 3 * i128::from(i64::MIN));
         assert_eq!(exact_sum(&[i64::MAX; 3]), 3 * i128::from(i64::MAX));
         assert_eq!(exact_sum(&[u64::MAX; 3]), 3 * i128::from(u64::MAX));
+        assert_eq!(exact_sum(&[i8::MIN, -1, i8::MAX]), -2);
+        assert_eq!(exact_sum(&[u32::MAX, 1]), 1 << 32);
         assert_eq!(exact_sum::<i64>(&[]), 0);
     }
 

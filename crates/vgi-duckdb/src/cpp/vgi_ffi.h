@@ -35,7 +35,7 @@
 #include "duckdb/common/arrow/arrow.hpp"
 
 //! The version of this ABI (ffi.rs: `VGI_FFI_VERSION`).
-#define VGI_FFI_VERSION 1
+#define VGI_FFI_VERSION 2
 
 extern "C" {
 
@@ -125,6 +125,9 @@ struct VgiApi {
 	                               ArrowSchema *args_schema, ArrowArray *args, ArrowSchema *settings_schema,
 	                               ArrowArray *settings, ArrowSchema *out_schema, char **error);
 	void (*bound_call_free)(VgiBoundCall *bound_call);
+	//! Bytes the memory tier may hold (vgi_memory_budget at bind), which is
+	//! also how much freed batch memory the bridge keeps for reuse.
+	size_t (*bound_call_memory_budget)(const VgiBoundCall *bound_call);
 
 	// One execution of a bound call (one query's sink and source).
 	//! `flags` (VgiExecutionFlags): record lifecycle events, whether external

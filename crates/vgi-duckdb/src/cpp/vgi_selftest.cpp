@@ -2,6 +2,8 @@
 // unit tests (crates/vgi-duckdb/src/ffi.rs). Nothing else calls them.
 #include "duckdb.hpp"
 
+#include <set>
+
 #include "arrow/vgi_batch_builder.hpp"
 #include "vgi_api.hpp"
 
@@ -78,6 +80,57 @@ extern "C" int vgi_selftest_moved_child_outlives_batch(char *message, size_t mes
 	} catch (std::exception &e) {
 		failure = e.what();
 	}
+	if (failure.empty()) {
+		return 0;
+	}
+	snprintf(message, message_len, "%s", failure.c_str());
+	return 1;
+}
+
+//! Gathers and releases a batch of BIGINT and VARCHAR under a pool limit,
+//! then checks that the next batch reuses the freed blocks, that the pool
+//! never keeps more than its limit free, and that lowering the limit frees
+//! the excess at once. 0: it does; otherwise the failure is in `message`.
+extern "C" int vgi_selftest_pool_reuses_freed_blocks(char *message, size_t message_len) {
+	using namespace duckdb;
+	string failure;
+	auto &pool = vgi::BufferPool::Get();
+	try {
+		DuckDB db(nullptr);
+		Connection connection(db);
+		vector<LogicalType> types {LogicalType::BIGINT, LogicalType::VARCHAR};
+		// Blocks of this batch are far larger than the other self-checks',
+		// which run concurrently and take the pool's small blocks.
+		const idx_t capacity = 1 << 16;
+		vgi::ArrowBatchBuilder builder(*connection.context, types, capacity);
+		pool.SetLimit(64ULL << 20);
+		auto first = vgi::GatherRows(builder, types, 1, 4, DConstants::INVALID_INDEX);
+		std::set<const void *> first_blocks {first.children[0]->buffers[1], first.children[1]->buffers[1],
+		                                     first.children[1]->buffers[2]};
+		auto before = pool.FreeBytes();
+		first.release(&first);
+		auto freed = pool.FreeBytes() - before;
+		auto second = vgi::GatherRows(builder, types, 1, 4, DConstants::INVALID_INDEX);
+		if (freed < capacity * sizeof(int64_t)) {
+			failure = StringUtil::Format("releasing a batch gave back %llu bytes", freed);
+		} else if (!first_blocks.count(second.children[0]->buffers[1]) ||
+		           !first_blocks.count(second.children[1]->buffers[1]) ||
+		           !first_blocks.count(second.children[1]->buffers[2])) {
+			failure = "the next batch did not reuse the released batch's blocks";
+		}
+		second.release(&second);
+		pool.SetLimit(1ULL << 20);
+		if (failure.empty() && pool.FreeBytes() > (1ULL << 20)) {
+			failure = StringUtil::Format("limit 1 MiB, but %llu bytes kept free", pool.FreeBytes());
+		}
+		pool.SetLimit(0);
+		if (failure.empty() && pool.FreeBytes() != 0) {
+			failure = StringUtil::Format("limit 0, but %llu bytes kept free", pool.FreeBytes());
+		}
+	} catch (std::exception &e) {
+		failure = e.what();
+	}
+	pool.SetLimit(0);
 	if (failure.empty()) {
 		return 0;
 	}

@@ -5,40 +5,42 @@
 namespace vgi {
 
 //===--------------------------------------------------------------------===//
-// BufferPool
+// PooledColumn
 //===--------------------------------------------------------------------===//
-BufferPool::BufferPool(idx_t limit_p) : limit(limit_p) {
-}
-
-ArrowBuffer BufferPool::Take() {
-	lock_guard<mutex> guard(lock);
-	if (free.empty()) {
-		return ArrowBuffer();
+unique_ptr<PooledColumn> PooledColumn::Create(const LogicalType &type, idx_t capacity) {
+	if (FixedWidthColumn::Supports(type)) {
+		return make_uniq<FixedWidthColumn>(GetTypeIdSize(type.InternalType()), capacity);
 	}
-	auto buffer = std::move(free.back());
-	free.pop_back();
-	return buffer;
+	if (StringColumn::Supports(type)) {
+		return make_uniq<StringColumn>(capacity);
+	}
+	return nullptr;
 }
 
-void BufferPool::Give(ArrowBuffer buffer) {
-	buffer.resize(0);
-	lock_guard<mutex> guard(lock);
-	if (free.size() < limit) {
-		free.push_back(std::move(buffer));
+void PooledColumn::AppendValidity(const UnifiedVectorFormat &format, idx_t count) {
+	if (format.validity.CannotHaveNull() && validity.Size() == 0) {
+		return;
+	}
+	// Bits past the last row stay set, so growing only appends all-valid bytes.
+	if (validity.Size() == 0 && rows > 0) {
+		validity.Resize((rows + 7) / 8, 0xFF);
+	}
+	validity.Resize((rows + count + 7) / 8, 0xFF);
+	auto bits = validity.Data();
+	for (idx_t i = 0; i < count; i++) {
+		if (!format.validity.RowIsValid(format.sel->get_index(i))) {
+			auto row = rows + i;
+			bits[row / 8] &= static_cast<uint8_t>(~(1u << (row % 8)));
+			null_count++;
+		}
 	}
 }
 
 //===--------------------------------------------------------------------===//
 // FixedWidthColumn
 //===--------------------------------------------------------------------===//
-FixedWidthColumn::FixedWidthColumn(BufferPool &pool, idx_t width_p, idx_t capacity)
-    : width(width_p), data(pool.Take()), validity(pool.Take()), buffers {nullptr, nullptr} {
-	data.reserve(width * capacity);
-}
-
-void FixedWidthColumn::Recycle(BufferPool &pool) {
-	pool.Give(std::move(data));
-	pool.Give(std::move(validity));
+FixedWidthColumn::FixedWidthColumn(idx_t width_p, idx_t capacity) : width(width_p), buffers {nullptr, nullptr} {
+	data.Reserve(width * capacity);
 }
 
 bool FixedWidthColumn::Supports(const LogicalType &type) {
@@ -83,8 +85,8 @@ static void Gather(const UnifiedVectorFormat &format, idx_t count, data_ptr_t ta
 void FixedWidthColumn::Append(Vector &input, idx_t count) {
 	UnifiedVectorFormat format;
 	input.ToUnifiedFormat(format);
-	data.resize((rows + count) * width);
-	auto target = data.data() + rows * width;
+	data.Resize((rows + count) * width);
+	auto target = data.Data() + rows * width;
 	if (input.GetVectorType() == VectorType::FLAT_VECTOR) {
 		memcpy(target, format.data, count * width);
 	} else {
@@ -108,60 +110,131 @@ void FixedWidthColumn::Append(Vector &input, idx_t count) {
 			throw InternalException("vgi: no fixed-width copy for %llu-byte values", width);
 		}
 	}
-	if (!format.validity.CannotHaveNull() || validity.size() > 0) {
-		// Bits past the last row stay set, so growing only appends all-valid bytes.
-		auto bytes = (rows + count + 7) / 8;
-		if (validity.size() == 0 && rows > 0) {
-			validity.resize((rows + 7) / 8, 0xFF);
-		}
-		validity.resize(bytes, 0xFF);
-		auto bits = validity.data();
-		for (idx_t i = 0; i < count; i++) {
-			if (!format.validity.RowIsValid(format.sel->get_index(i))) {
-				auto row = rows + i;
-				bits[row / 8] &= static_cast<uint8_t>(~(1u << (row % 8)));
-				null_count++;
-			}
-		}
-	}
+	AppendValidity(format, count);
 	rows += count;
 }
 
 idx_t FixedWidthColumn::Bytes() const {
-	return data.size() + validity.size();
+	return data.Size() + validity.Size();
+}
+
+static void DescribeColumn(ArrowArray &out, idx_t rows, idx_t null_count, int64_t n_buffers, const void **buffers) {
+	out.length = NumericCast<int64_t>(rows);
+	out.null_count = NumericCast<int64_t>(null_count);
+	out.offset = 0;
+	out.n_buffers = n_buffers;
+	out.n_children = 0;
+	out.buffers = buffers;
+	out.children = nullptr;
+	out.dictionary = nullptr;
+	out.private_data = nullptr;
+	out.release = nullptr;
+}
+
+void FixedWidthColumn::Describe(ArrowArray &out) {
+	buffers[0] = validity.Size() > 0 ? validity.Data() : nullptr;
+	buffers[1] = data.Data();
+	DescribeColumn(out, rows, null_count, 2, buffers);
 }
 
 //===--------------------------------------------------------------------===//
-// The finished batch: a struct array over fixed-width and appended columns
+// StringColumn
 //===--------------------------------------------------------------------===//
-//! Owns a finished batch's memory. The batch and each fixed-width child hold
-//! one reference each, so a consumer that moves a child out (the Arrow C
-//! Data Interface allows it) keeps that child's buffers alive after the
-//! batch is released. The appender's children are DuckDB's own, each
-//! releasable on its own.
+//! A first guess of the bytes per string, so that most batches need no regrowth.
+static constexpr idx_t STRING_BYTES_GUESS = 16;
+
+StringColumn::StringColumn(idx_t capacity) : buffers {nullptr, nullptr, nullptr} {
+	offsets.Reserve((capacity + 1) * sizeof(int32_t));
+	offsets.Resize(sizeof(int32_t));
+	memset(offsets.Data(), 0, sizeof(int32_t));
+	data.Reserve(capacity * STRING_BYTES_GUESS);
+}
+
+bool StringColumn::Supports(const LogicalType &type) {
+	// With the bridge's Arrow properties (regular offsets, no string views)
+	// DuckDB exports both as a 32-bit offset buffer and a data buffer.
+	return type.id() == LogicalTypeId::VARCHAR || type.id() == LogicalTypeId::BLOB;
+}
+
+void StringColumn::Append(Vector &input, idx_t count) {
+	UnifiedVectorFormat format;
+	input.ToUnifiedFormat(format);
+	auto strings = UnifiedVectorFormat::GetData<string_t>(format);
+	idx_t added = 0;
+	for (idx_t i = 0; i < count; i++) {
+		auto index = format.sel->get_index(i);
+		if (format.validity.RowIsValid(index)) {
+			added += strings[index].GetSize();
+		}
+	}
+	auto start = data.Size();
+	if (start + added > static_cast<idx_t>(NumericLimits<int32_t>::Maximum())) {
+		throw InvalidInputException("vgi: the strings of one process batch exceed 2 GiB (%llu bytes); lower "
+		                            "vgi_process_batch_rows",
+		                            start + added);
+	}
+	data.Resize(start + added);
+	offsets.Resize((rows + count + 1) * sizeof(int32_t));
+	auto offset_data = reinterpret_cast<int32_t *>(offsets.Data()) + rows + 1;
+	auto target = data.Data();
+	auto position = start;
+	for (idx_t i = 0; i < count; i++) {
+		auto index = format.sel->get_index(i);
+		if (format.validity.RowIsValid(index)) {
+			auto &value = strings[index];
+			auto size = value.GetSize();
+			memcpy(target + position, value.GetData(), size);
+			position += size;
+		}
+		offset_data[i] = static_cast<int32_t>(position);
+	}
+	AppendValidity(format, count);
+	rows += count;
+}
+
+idx_t StringColumn::Bytes() const {
+	return offsets.Size() + data.Size() + validity.Size();
+}
+
+void StringColumn::Describe(ArrowArray &out) {
+	buffers[0] = validity.Size() > 0 ? validity.Data() : nullptr;
+	buffers[1] = offsets.Data();
+	// Arrow wants a data buffer even when every string is empty.
+	if (data.Size() == 0) {
+		data.Reserve(1);
+	}
+	buffers[2] = data.Data();
+	DescribeColumn(out, rows, null_count, 3, buffers);
+}
+
+//===--------------------------------------------------------------------===//
+// The finished batch: a struct array over pooled and appended columns
+//===--------------------------------------------------------------------===//
+//! Owns a finished batch's memory. The batch and each pooled child hold one
+//! reference each, so a consumer that moves a child out (the Arrow C Data
+//! Interface allows it) keeps that child's buffers alive after the batch is
+//! released. The appender's children are DuckDB's own, each releasable on
+//! its own.
 struct BatchArrays {
 	~BatchArrays() {
 		// Its children were released (or moved out) already.
 		if (appended.release) {
 			appended.release(&appended);
 		}
-		for (auto &column : fixed) {
-			column->Recycle(*pool);
-		}
 	}
-	shared_ptr<BufferPool> pool;
-	vector<unique_ptr<FixedWidthColumn>> fixed;
-	vector<ArrowArray> fixed_arrays;
+	//! Destroyed with the batch: their buffers go back to the BufferPool.
+	vector<unique_ptr<PooledColumn>> pooled;
+	vector<ArrowArray> pooled_arrays;
 	//! The appender's struct array, whose children this batch lists.
 	ArrowArray appended;
 	vector<ArrowArray *> children;
 	const void *buffers[1] = {nullptr};
 };
 
-//! The private data of the batch and of each fixed-width child: a reference.
+//! The private data of the batch and of each pooled child: a reference.
 using BatchReference = shared_ptr<BatchArrays>;
 
-static void ReleaseFixedChild(ArrowArray *array) {
+static void ReleasePooledChild(ArrowArray *array) {
 	if (!array || !array->release) {
 		return;
 	}
@@ -183,40 +256,22 @@ static void ReleaseBatch(ArrowArray *array) {
 	array->release = nullptr;
 }
 
-void FixedWidthColumn::Describe(ArrowArray &out) {
-	buffers[0] = validity.size() > 0 ? validity.data() : nullptr;
-	buffers[1] = data.data();
-	out.length = NumericCast<int64_t>(rows);
-	out.null_count = NumericCast<int64_t>(null_count);
-	out.offset = 0;
-	out.n_buffers = 2;
-	out.n_children = 0;
-	out.buffers = buffers;
-	out.children = nullptr;
-	out.dictionary = nullptr;
-	out.private_data = nullptr;
-	out.release = nullptr;
-}
-
 //===--------------------------------------------------------------------===//
 // ArrowBatchBuilder
 //===--------------------------------------------------------------------===//
 ArrowBatchBuilder::ArrowBatchBuilder(ClientContext &context, vector<LogicalType> types_p, idx_t capacity_p)
-    : properties(ArrowProperties(context)), types(std::move(types_p)), capacity(capacity_p),
-      pool(nullptr) {
+    : properties(ArrowProperties(context)), types(std::move(types_p)), capacity(capacity_p) {
 	for (auto &type : types) {
-		auto supported = FixedWidthColumn::Supports(type);
-		is_fixed.push_back(supported);
+		auto supported = FixedWidthColumn::Supports(type) || StringColumn::Supports(type);
+		is_pooled.push_back(supported);
 		if (supported) {
-			column_index.push_back(fixed.size());
-			fixed.push_back(nullptr);
+			column_index.push_back(pooled.size());
+			pooled.push_back(nullptr);
 		} else {
 			column_index.push_back(appended_types.size());
 			appended_types.push_back(type);
 		}
 	}
-	// Data and validity of each fixed-width column of one batch.
-	pool = make_shared_ptr<BufferPool>(2 * fixed.size());
 	if (!appended_types.empty()) {
 		appended.InitializeEmpty(appended_types);
 	}
@@ -224,8 +279,8 @@ ArrowBatchBuilder::ArrowBatchBuilder(ClientContext &context, vector<LogicalType>
 
 void ArrowBatchBuilder::Start() {
 	for (idx_t i = 0; i < types.size(); i++) {
-		if (is_fixed[i]) {
-			fixed[column_index[i]] = make_uniq<FixedWidthColumn>(*pool, GetTypeIdSize(types[i].InternalType()), capacity);
+		if (is_pooled[i]) {
+			pooled[column_index[i]] = PooledColumn::Create(types[i], capacity);
 		}
 	}
 	if (!appended_types.empty()) {
@@ -240,8 +295,8 @@ void ArrowBatchBuilder::Append(DataChunk &chunk) {
 	}
 	auto count = chunk.size();
 	for (idx_t i = 0; i < types.size(); i++) {
-		if (is_fixed[i]) {
-			fixed[column_index[i]]->Append(chunk.data[i], count);
+		if (is_pooled[i]) {
+			pooled[column_index[i]]->Append(chunk.data[i], count);
 		} else {
 			appended.data[column_index[i]].Reference(chunk.data[i]);
 		}
@@ -259,7 +314,7 @@ idx_t ArrowBatchBuilder::Rows() const {
 
 idx_t ArrowBatchBuilder::Bytes() const {
 	idx_t bytes = appender ? appender->ByteSize() : 0;
-	for (auto &column : fixed) {
+	for (auto &column : pooled) {
 		bytes += column ? column->Bytes() : 0;
 	}
 	return bytes;
@@ -267,20 +322,19 @@ idx_t ArrowBatchBuilder::Bytes() const {
 
 void ArrowBatchBuilder::Finish(ArrowArray &out) {
 	auto holder = make_shared_ptr<BatchArrays>();
-	holder->pool = pool;
 	holder->appended.release = nullptr;
 	if (appender) {
 		holder->appended = appender->Finalize();
 		appender.reset();
 	}
-	holder->fixed_arrays.resize(fixed.size());
-	for (idx_t i = 0; i < fixed.size(); i++) {
-		fixed[i]->Describe(holder->fixed_arrays[i]);
-		holder->fixed.push_back(std::move(fixed[i]));
+	holder->pooled_arrays.resize(pooled.size());
+	for (idx_t i = 0; i < pooled.size(); i++) {
+		pooled[i]->Describe(holder->pooled_arrays[i]);
+		holder->pooled.push_back(std::move(pooled[i]));
 	}
 	for (idx_t i = 0; i < types.size(); i++) {
-		holder->children.push_back(is_fixed[i] ? &holder->fixed_arrays[column_index[i]]
-		                                       : holder->appended.children[column_index[i]]);
+		holder->children.push_back(is_pooled[i] ? &holder->pooled_arrays[column_index[i]]
+		                                        : holder->appended.children[column_index[i]]);
 	}
 	out.length = NumericCast<int64_t>(rows);
 	out.null_count = 0;
@@ -290,9 +344,9 @@ void ArrowBatchBuilder::Finish(ArrowArray &out) {
 	out.buffers = holder->buffers;
 	out.children = holder->children.data();
 	out.dictionary = nullptr;
-	for (auto &child : holder->fixed_arrays) {
+	for (auto &child : holder->pooled_arrays) {
 		child.private_data = new BatchReference(holder);
-		child.release = ReleaseFixedChild;
+		child.release = ReleasePooledChild;
 	}
 	out.private_data = new BatchReference(std::move(holder));
 	out.release = ReleaseBatch;

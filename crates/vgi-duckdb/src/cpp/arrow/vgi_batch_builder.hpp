@@ -4,57 +4,71 @@
 #include "duckdb.hpp"
 #include "duckdb/common/arrow/arrow.hpp"
 #include "duckdb/common/arrow/arrow_appender.hpp"
-#include "duckdb/common/arrow/arrow_buffer.hpp"
+#include "arrow/vgi_buffer_pool.hpp"
 
 namespace vgi {
 
 using namespace duckdb;
 
-//! Buffers of finished batches, handed back when the function releases the
-//! batch so that the next batch reuses their memory instead of faulting in
-//! fresh pages (which costs more than the copy itself). It keeps at most
-//! `limit` (one batch's buffers): batches a function held (the store's memory
-//! tier) are released later, all at once, and their memory must go back.
-class BufferPool {
+//! A column the bridge copies into Arrow layout itself, in BufferPool
+//! memory. Its Arrow array describes buffers that stay owned here.
+class PooledColumn {
 public:
-	explicit BufferPool(idx_t limit);
-	ArrowBuffer Take();
-	void Give(ArrowBuffer buffer);
+	virtual ~PooledColumn() = default;
+	virtual void Append(Vector &input, idx_t count) = 0;
+	virtual idx_t Bytes() const = 0;
+	//! Describes the column as an Arrow array (no release, no private data).
+	virtual void Describe(ArrowArray &out) = 0;
+	//! A column for `type`, or null when DuckDB's ArrowAppender must copy it.
+	static unique_ptr<PooledColumn> Create(const LogicalType &type, idx_t capacity);
 
-private:
-	idx_t limit;
-	mutex lock;
-	vector<ArrowBuffer> free;
+protected:
+	//! Marks the NULLs of `format`'s first `count` rows, appended after `rows`.
+	void AppendValidity(const UnifiedVectorFormat &format, idx_t count);
+
+	idx_t rows = 0;
+	idx_t null_count = 0;
+	//! Empty until the first NULL: Arrow allows no validity buffer.
+	PooledBuffer validity;
 };
 
-//! One fixed-width column (integers, floats, dates, times, timestamps) in
-//! Arrow layout: DuckDB stores these exactly as Arrow does, so flat vectors
-//! are appended with one memcpy instead of DuckDB's per-value conversion.
-class FixedWidthColumn {
+//! One fixed-width column (integers, floats, dates, times, timestamps):
+//! DuckDB stores these exactly as Arrow does, so flat vectors are appended
+//! with one memcpy instead of DuckDB's per-value conversion.
+class FixedWidthColumn : public PooledColumn {
 public:
-	FixedWidthColumn(BufferPool &pool, idx_t width, idx_t capacity);
+	FixedWidthColumn(idx_t width, idx_t capacity);
 	//! Whether `type` is stored the same in DuckDB vectors and Arrow arrays.
 	static bool Supports(const LogicalType &type);
-	void Append(Vector &input, idx_t count);
-	idx_t Bytes() const;
-	//! Describes the column as an Arrow array; the buffers stay owned here.
-	void Describe(ArrowArray &out);
-	//! Hands the buffers back to `pool`.
-	void Recycle(BufferPool &pool);
+	void Append(Vector &input, idx_t count) override;
+	idx_t Bytes() const override;
+	void Describe(ArrowArray &out) override;
 
 private:
 	idx_t width;
-	idx_t rows = 0;
-	idx_t null_count = 0;
-	ArrowBuffer data;
-	//! Empty until the first NULL: Arrow allows no validity buffer.
-	ArrowBuffer validity;
+	PooledBuffer data;
 	const void *buffers[2];
 };
 
+//! One VARCHAR or BLOB column as Arrow utf8 or binary (32-bit offsets, the
+//! layout of the bridge's Arrow properties).
+class StringColumn : public PooledColumn {
+public:
+	explicit StringColumn(idx_t capacity);
+	static bool Supports(const LogicalType &type);
+	void Append(Vector &input, idx_t count) override;
+	idx_t Bytes() const override;
+	void Describe(ArrowArray &out) override;
+
+private:
+	PooledBuffer offsets;
+	PooledBuffer data;
+	const void *buffers[3];
+};
+
 //! Gathers DuckDB chunks into one Arrow struct array, so that `process`
-//! sees batches larger than DuckDB's vectors. Fixed-width columns are copied
-//! by FixedWidthColumn, every other column by DuckDB's ArrowAppender.
+//! sees batches larger than DuckDB's vectors. Fixed-width and string columns
+//! are copied by PooledColumns, every other column by DuckDB's ArrowAppender.
 class ArrowBatchBuilder {
 public:
 	ArrowBatchBuilder(ClientContext &context, vector<LogicalType> types, idx_t capacity);
@@ -71,14 +85,13 @@ private:
 	vector<LogicalType> types;
 	idx_t capacity;
 	idx_t rows = 0;
-	//! Per column: its index in `fixed` or in the appender's columns.
-	vector<bool> is_fixed;
+	//! Per column: its index in `pooled` or in the appender's columns.
+	vector<bool> is_pooled;
 	vector<idx_t> column_index;
 	vector<LogicalType> appended_types;
-	vector<unique_ptr<FixedWidthColumn>> fixed;
+	vector<unique_ptr<PooledColumn>> pooled;
 	unique_ptr<ArrowAppender> appender;
 	DataChunk appended;
-	shared_ptr<BufferPool> pool;
 };
 
 } // namespace vgi

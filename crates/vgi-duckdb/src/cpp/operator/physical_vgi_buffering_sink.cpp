@@ -59,6 +59,8 @@ unique_ptr<GlobalSinkState> PhysicalVgiBuffering::GetGlobalSinkState(ClientConte
 		ThrowRustError(bind_data->name, "init", error);
 	}
 	auto execution = make_shared_ptr<VgiExecutionHandle>(started);
+	// The latest query's budget bounds the freed batch memory kept for reuse.
+	BufferPool::Get().SetLimit(Api().bound_call_memory_budget(bind_data->bound_call));
 	// Keyed per library: each extension built on this bridge has its own class.
 	context.registered_state->GetOrCreate<VgiQueryExecutions>(OperatorExtensionName() + "/executions")->Add(execution);
 	auto state = make_uniq<VgiGlobalSinkState>(std::move(execution));
