@@ -13,6 +13,22 @@ use crate::store::{BufferingStore, LogEntry};
 pub trait TableProducer: Send {
     /// The next batch, or `None` once exhausted.
     fn next_batch(&mut self) -> Result<Option<RecordBatch>>;
+
+    /// Where this producer stands, as bytes [`restore`](Self::restore)
+    /// accepts, so a finalize stream can continue in another process (HTTP).
+    /// `None` (the default) when it cannot say: the stream is then resumed
+    /// by building the producer anew and skipping the batches it already
+    /// emitted, which is right only for a deterministic producer.
+    fn checkpoint(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Moves a freshly built producer to `checkpoint` (from
+    /// [`checkpoint`](Self::checkpoint) of a producer built the same way);
+    /// `false` (the default) when it cannot.
+    fn restore(&mut self, _checkpoint: &[u8]) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// Yields batches from memory, in order.
@@ -62,6 +78,13 @@ pub struct StoreScanProducer {
     entries: VecDeque<(i64, LogEntry)>,
     decoded: VecDeque<RecordBatch>,
     exhausted: bool,
+    /// The last entry whose batches were all yielded (-1: none yet).
+    done_through: i64,
+    /// The entry `decoded` came from and how many of its batches were yielded.
+    current: Option<(i64, usize)>,
+    /// After [`restore`](TableProducer::restore): batches of the first
+    /// entry read that were yielded before.
+    skip: usize,
 }
 
 impl StoreScanProducer {
@@ -85,6 +108,9 @@ impl StoreScanProducer {
             entries: VecDeque::new(),
             decoded: VecDeque::new(),
             exhausted: false,
+            done_through: -1,
+            current: None,
+            skip: 0,
         }
     }
 
@@ -116,7 +142,7 @@ impl StoreScanProducer {
         if self.pending_ids.is_none() {
             let (after, last) = (self.after_id, self.last_id);
             let ids = self.store.entry_ids(&self.exec, &self.ns, &self.key)?;
-            let ids: VecDeque<i64> = ids
+            let mut ids: VecDeque<i64> = ids
                 .into_iter()
                 .filter(|id| *id > after && *id <= last)
                 .collect();
@@ -135,6 +161,9 @@ impl StoreScanProducer {
                     ),
                 });
             }
+            // The count above covers the whole range, also when resumed.
+            let done = self.done_through;
+            ids.retain(|id| *id > done);
             self.pending_ids = Some(ids);
         }
         let ids = self.pending_ids.as_mut().expect("listed above");
@@ -179,20 +208,49 @@ impl StoreScanProducer {
     }
 }
 
+/// Bytes of a [`StoreScanProducer`] checkpoint: `done_through`, then how
+/// many batches of the next entry were yielded (both little-endian).
+const CHECKPOINT_LEN: usize = 16;
+
+impl StoreScanProducer {
+    /// Hands out the batches of entry `id`, less those yielded before a restore.
+    fn start_entry(&mut self, id: i64, batches: Vec<RecordBatch>) {
+        let skip = std::mem::take(&mut self.skip);
+        let taken = skip.min(batches.len());
+        self.decoded.extend(batches.into_iter().skip(taken));
+        self.current = Some((id, taken));
+        if self.decoded.is_empty() {
+            self.finish_entry();
+        }
+    }
+
+    fn finish_entry(&mut self) {
+        if let Some((id, _)) = self.current.take() {
+            self.done_through = id;
+        }
+    }
+}
+
 impl TableProducer for StoreScanProducer {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         loop {
             if let Some(batch) = self.decoded.pop_front() {
+                if let Some((_, taken)) = &mut self.current {
+                    *taken += 1;
+                }
+                if self.decoded.is_empty() {
+                    self.finish_entry();
+                }
                 return Ok(Some(batch));
             }
             match self.entries.pop_front() {
-                Some((_, LogEntry::Batches(batches))) => {
-                    self.decoded.extend(batches);
+                Some((id, LogEntry::Batches(batches))) => {
+                    self.start_entry(id, batches);
                     continue;
                 }
                 Some((id, LogEntry::Encoded(bytes))) => {
                     let batches = self.decode(id, &bytes)?;
-                    self.decoded.extend(batches);
+                    self.start_entry(id, batches);
                     continue;
                 }
                 None => {}
@@ -202,6 +260,27 @@ impl TableProducer for StoreScanProducer {
             }
             self.fill_page()?;
         }
+    }
+
+    /// The last entry fully yielded and the batches yielded of the next:
+    /// entries in files stay until the execution is removed, so a producer
+    /// over the same log continues from there.
+    fn checkpoint(&self) -> Option<Vec<u8>> {
+        let taken = self.current.map_or(0, |(_, taken)| taken);
+        let mut bytes = Vec::with_capacity(CHECKPOINT_LEN);
+        bytes.extend_from_slice(&self.done_through.to_le_bytes());
+        bytes.extend_from_slice(&(taken as u64).to_le_bytes());
+        Some(bytes)
+    }
+
+    fn restore(&mut self, checkpoint: &[u8]) -> Result<bool> {
+        if checkpoint.len() != CHECKPOINT_LEN || self.pending_ids.is_some() {
+            return Ok(false);
+        }
+        let (done, taken) = checkpoint.split_at(8);
+        self.done_through = i64::from_le_bytes(done.try_into().expect("8 bytes"));
+        self.skip = u64::from_le_bytes(taken.try_into().expect("8 bytes")) as usize;
+        Ok(true)
     }
 }
 
@@ -284,6 +363,38 @@ mod tests {
         assert_eq!(drain(&mut range(3, 6)), all[3..=6].to_vec());
         assert_eq!(drain(&mut range(0, 0)), all[..1].to_vec());
         assert_eq!(drain(&mut range(9, 20)), all[9..].to_vec());
+    }
+
+    #[test]
+    fn store_producer_resumes_from_its_checkpoint() {
+        let (_dir, store) = test_store();
+        let all: Vec<RecordBatch> = (0..6).map(batch).collect();
+        for pair in all.chunks(2) {
+            let mut bytes = Vec::new();
+            {
+                let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut bytes, &pair[0].schema())
+                    .unwrap();
+                for b in pair {
+                    w.write(b).unwrap();
+                }
+                w.finish().unwrap();
+            }
+            store.append(b"e", b"n", b"k", bytes).unwrap();
+        }
+        let scan = || StoreScanProducer::new(Arc::clone(&store), b"e", b"n", b"k").expecting(3);
+        for yielded in 0..=all.len() {
+            let mut first = scan();
+            for b in &all[..yielded] {
+                assert_eq!(&first.next_batch().unwrap().unwrap(), b);
+            }
+            let mut resumed = scan();
+            assert!(resumed.restore(&first.checkpoint().unwrap()).unwrap());
+            assert_eq!(
+                drain(&mut resumed),
+                all[yielded..].to_vec(),
+                "after {yielded}"
+            );
+        }
     }
 
     #[test]

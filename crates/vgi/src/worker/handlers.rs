@@ -46,6 +46,8 @@ pub struct Worker {
     /// How long an execution may go unused before it is removed.
     idle: Duration,
     shared: SharedSegment,
+    /// Whether requests may name a shared memory segment (not over HTTP).
+    shared_memory: bool,
 }
 
 pub(super) fn rpc(e: Error) -> RpcError {
@@ -89,13 +91,24 @@ impl Worker {
             bound: Mutex::default(),
             idle,
             shared: Arc::default(),
+            shared_memory: true,
         }
+    }
+
+    /// This worker ignores the shared memory segments requests name, as a
+    /// worker on another machine must: every batch goes inline.
+    pub fn without_shared_memory(mut self) -> Self {
+        self.shared_memory = false;
+        self
     }
 
     /// Attaches the segment named in `metadata` unless it already is;
     /// whether the request names one.
     fn attach(&self, metadata: &vgi_rpc::wire::Metadata) -> crate::Result<bool> {
-        let Some(name) = metadata.get(shm::SEGMENT_KEY) else {
+        let Some(name) = metadata
+            .get(shm::SEGMENT_KEY)
+            .filter(|_| self.shared_memory)
+        else {
             return Ok(false);
         };
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
@@ -184,15 +197,22 @@ impl Worker {
         self.cache().len()
     }
 
-    fn function(&self, bound: &Bound) -> &dyn TableBufferingFunction {
+    pub(super) fn function(&self, bound: &Bound) -> &dyn TableBufferingFunction {
         self.functions[bound.function_index].as_ref()
     }
 
     /// The execution a request names, its bind and fresh params for one call.
     fn execution(&self, record: &Record) -> crate::Result<(Arc<Bound>, BufferingParams)> {
-        let exec = record.bytes("execution_id")?;
-        let bound = self.bound(&exec)?;
-        let params = bound.params(&exec, &self.store);
+        self.execution_by_id(&record.bytes("execution_id")?)
+    }
+
+    /// Like [`execution`](Self::execution), for the execution `exec`.
+    pub(super) fn execution_by_id(
+        &self,
+        exec: &[u8],
+    ) -> crate::Result<(Arc<Bound>, BufferingParams)> {
+        let bound = self.bound(exec)?;
+        let params = bound.params(exec, &self.store);
         Ok((bound, params))
     }
 
@@ -386,6 +406,7 @@ impl Worker {
                 finalize_id: record.bytes("finalize_state_id").map_err(rpc)?,
                 touched: Instant::now(),
                 shared,
+                emitted: 0,
             }),
         )
         .with_header(header))

@@ -12,6 +12,10 @@ mod bound;
 mod catalog;
 mod cleanup;
 mod handlers;
+#[cfg(feature = "http")]
+mod http;
+mod resume;
+mod store;
 mod streams;
 
 use std::sync::Arc;
@@ -20,11 +24,13 @@ use std::time::Duration;
 use vgi_rpc::server::{MethodInfo, MethodType, RpcServer};
 
 use crate::protocol::{methods, schemas, PROTOCOL_NAME, PROTOCOL_VERSION};
-use crate::store::BufferingStore;
 use crate::{Result, TableBufferingFunction};
 
 pub use cleanup::DEFAULT_IDLE_EXECUTION_SECONDS;
 pub use handlers::Worker;
+#[cfg(feature = "http")]
+pub use http::{serve_http, token_key_from_hex, HttpOptions, DEFAULT_REQUEST_TIMEOUT_SECONDS};
+pub use store::open_store;
 
 /// How a worker process runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,12 +38,18 @@ pub struct WorkerOptions {
     /// An execution unused for this long is removed (its client never
     /// called the destructor nor read every finalize stream to its end).
     pub idle: Duration,
+    /// Where state goes: `s3://bucket/prefix` (feature `object-store`,
+    /// reached through the `AWS_*` environment variables) or a directory;
+    /// `None` for the default store under `$TMPDIR` (see
+    /// [`crate::store::default_root`]).
+    pub store: Option<String>,
 }
 
 impl Default for WorkerOptions {
     fn default() -> Self {
         WorkerOptions {
             idle: Duration::from_secs(DEFAULT_IDLE_EXECUTION_SECONDS),
+            store: None,
         }
     }
 }
@@ -52,7 +64,7 @@ pub fn serve_stdio_with(
     functions: Vec<Box<dyn TableBufferingFunction>>,
     options: WorkerOptions,
 ) -> Result<()> {
-    let store = Arc::new(BufferingStore::new()?);
+    let store = Arc::new(open_store(options.store.as_deref())?);
     let worker = Arc::new(Worker::new(functions, store, options.idle));
     spawn_sweeper(worker.clone());
     let server = server(worker);
@@ -129,6 +141,7 @@ pub fn server(worker: Arc<Worker>) -> RpcServer {
             schemas::wrapped_params(),
             move |request, ctx| init_worker.init(request, ctx),
         )
+        .with_state_decoder(resume::decoder(worker.clone()))
         .with_stream_kind("producer")
         .header_schema(schemas::global_init_response()),
     );

@@ -1,6 +1,7 @@
 //! The streams a worker's `init` answers with: none for a sink, and the
 //! finalize stream, one producer batch per tick, through the client's shared
-//! memory segment when it named one.
+//! memory segment when it named one. Over HTTP a finalize stream goes on
+//! in whichever worker gets the next request (see [`super::resume`]).
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,8 @@ pub(super) struct Finalize {
     pub(super) touched: Instant,
     /// The client's segment, when it named one: batches that fit go there.
     pub(super) shared: Option<SharedSegment>,
+    /// Batches emitted so far (by every worker that served the stream).
+    pub(super) emitted: u64,
 }
 
 impl Finalize {
@@ -76,6 +79,7 @@ impl ProducerState for Finalize {
         let producer = &mut self.producer;
         match run_phase(&self.params, ctx, || producer.next_batch())? {
             Some(batch) => {
+                self.emitted += 1;
                 let batch = match &self.projection {
                     Some(columns) => batch
                         .project(columns)
@@ -92,6 +96,10 @@ impl ProducerState for Finalize {
                 Ok(())
             }
         }
+    }
+
+    fn encode_state(&self) -> vgi_rpc::errors::Result<Vec<u8>> {
+        Ok(super::resume::encode(self))
     }
 }
 
