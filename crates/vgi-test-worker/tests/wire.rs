@@ -17,16 +17,44 @@ use std::time::{Duration, Instant};
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, RecordBatchOptions,
-    StringArray, StructArray,
+    ArrayRef, BooleanArray, Int32Array, RecordBatch, RecordBatchOptions, StringArray,
 };
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use vgi::protocol::rows::{
-    decode_record, schema_from_ipc, schema_to_ipc, unwrap, wrap_request, Record, Row,
-};
+use arrow_schema::Schema;
+use vgi::protocol::rows::{decode_record, schema_from_ipc, unwrap, wrap_request, Record, Row};
 use vgi::protocol::shm::{self, Segment};
 use vgi::protocol::{methods, phases, schemas};
 use vgi_rpc_client::RpcClient;
+
+mod support;
+use support::*;
+
+/// Opens an `init` stream; returns the header's execution id and the batches.
+fn init(client: &mut RpcClient, request: Row) -> Result<(Vec<u8>, Vec<RecordBatch>), String> {
+    let params = wrap_request(request.to_ipc().unwrap()).unwrap();
+    let mut session = client
+        .open_producer(methods::INIT, &params, None, true)
+        .map_err(|e| e.to_string())?;
+    let (header, _) = session.header().cloned().expect("init has a header");
+    expect(
+        &header.schema(),
+        &s(&[
+            "execution_id: Binary NN",
+            "opaque_data: Binary",
+            "max_workers: Int64 NN",
+        ]),
+        "GlobalInitResponse",
+    );
+    let exec = Record::new(&header, "header")
+        .unwrap()
+        .bytes("execution_id")
+        .unwrap();
+    let mut batches = Vec::new();
+    while let Some((batch, _)) = session.tick().map_err(|e| e.to_string())? {
+        batches.push(batch);
+    }
+    session.close().map_err(|e| e.to_string())?;
+    Ok((exec, batches))
+}
 
 /// A worker whose store lives under `tmpdir` (like its client's), spoken
 /// to as `protocol` `version`.
@@ -48,15 +76,6 @@ fn client(tmpdir: &Path, args: &[&str], protocol: &str, version: &str) -> RpcCli
 /// clients send, not the crate's constants).
 fn worker(tmpdir: &Path) -> RpcClient {
     client(tmpdir, &[], "vgi.v3", "3.0.0")
-}
-
-/// A wrapped unary call: returns the result record.
-fn call(client: &mut RpcClient, method: &str, request: Row) -> Result<RecordBatch, String> {
-    let params = wrap_request(request.to_ipc().unwrap()).unwrap();
-    let (result, _) = client
-        .call_unary(method, &params, None)
-        .map_err(|e| e.to_string())?;
-    Ok(unwrap(&result, "result").unwrap())
 }
 
 /// A flat unary call answering `{items}`: returns each item's record.
@@ -99,151 +118,6 @@ fn expect(actual: &Schema, expected: &[String], what: &str) {
 
 fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
-}
-
-fn input_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("a", DataType::Int64, true),
-        Field::new("s", DataType::Utf8, true),
-    ]))
-}
-
-fn input(from: i64, rows: i64) -> RecordBatch {
-    let a: Int64Array = (from..from + rows).map(Some).collect();
-    let s: StringArray = (from..from + rows)
-        .map(|i| Some(format!("row {i}")))
-        .collect();
-    RecordBatch::try_new(input_schema(), vec![Arc::new(a), Arc::new(s)]).unwrap()
-}
-
-/// The `arguments` bytes a v3 client sends: one row, one column `args`, a
-/// struct of `positional_<i>` / `named_<name>` (an empty struct for none).
-fn args(children: Vec<(&str, ArrayRef)>) -> Vec<u8> {
-    let args: ArrayRef = if children.is_empty() {
-        Arc::new(StructArray::new_empty_fields(1, None))
-    } else {
-        Arc::new(StructArray::from(
-            children
-                .into_iter()
-                .map(|(n, v)| (Arc::new(Field::new(n, v.data_type().clone(), true)), v))
-                .collect::<Vec<_>>(),
-        ))
-    };
-    let schema = Schema::new(vec![Field::new("args", args.data_type().clone(), false)]);
-    let batch = RecordBatch::try_new_with_options(
-        Arc::new(schema),
-        vec![args],
-        &RecordBatchOptions::new().with_row_count(Some(1)),
-    )
-    .unwrap();
-    vgi::encode_batch(&batch).unwrap()
-}
-
-fn bind_request(function: &str, arguments: &[u8]) -> Row {
-    Row::new(schemas::bind_request())
-        .str("function_name", function)
-        .bytes("arguments", arguments)
-        .enum_value("function_type", "TABLE_BUFFERING")
-        .bytes("input_schema", &schema_to_ipc(&input_schema()).unwrap())
-}
-
-/// What `bind` answered.
-struct Bound {
-    request: Vec<u8>,
-    output_schema: Vec<u8>,
-    opaque_data: Option<Vec<u8>>,
-}
-
-fn bind(client: &mut RpcClient, function: &str, arguments: &[u8]) -> Result<Bound, String> {
-    let request = bind_request(function, arguments);
-    let response = call(client, methods::BIND, request.clone())?;
-    let record = Record::new(&response, "bind").unwrap();
-    Ok(Bound {
-        request: request.to_ipc().unwrap(),
-        output_schema: record.bytes("output_schema").unwrap(),
-        opaque_data: record.opt_bytes("opaque_data").unwrap(),
-    })
-}
-
-/// The InitRequest a v3 client sends after `bound`.
-fn init_request(
-    bound: &Bound,
-    phase: &str,
-    exec: Option<&[u8]>,
-    finalize_id: Option<&[u8]>,
-) -> Row {
-    Row::new(schemas::init_request())
-        .bytes("bind_call", &bound.request)
-        .bytes("output_schema", &bound.output_schema)
-        .opt_bytes("bind_opaque_data", bound.opaque_data.as_deref())
-        .enum_value("phase", phase)
-        .opt_bytes("execution_id", exec)
-        .opt_bytes("finalize_state_id", finalize_id)
-}
-
-/// Opens an `init` stream; returns the header's execution id and the batches.
-fn init(client: &mut RpcClient, request: Row) -> Result<(Vec<u8>, Vec<RecordBatch>), String> {
-    let params = wrap_request(request.to_ipc().unwrap()).unwrap();
-    let mut session = client
-        .open_producer(methods::INIT, &params, None, true)
-        .map_err(|e| e.to_string())?;
-    let (header, _) = session.header().cloned().expect("init has a header");
-    expect(
-        &header.schema(),
-        &s(&[
-            "execution_id: Binary NN",
-            "opaque_data: Binary",
-            "max_workers: Int64 NN",
-        ]),
-        "GlobalInitResponse",
-    );
-    let exec = Record::new(&header, "header")
-        .unwrap()
-        .bytes("execution_id")
-        .unwrap();
-    let mut batches = Vec::new();
-    while let Some((batch, _)) = session.tick().map_err(|e| e.to_string())? {
-        batches.push(batch);
-    }
-    session.close().map_err(|e| e.to_string())?;
-    Ok((exec, batches))
-}
-
-fn process(
-    client: &mut RpcClient,
-    function: &str,
-    exec: &[u8],
-    batch: &RecordBatch,
-    batch_index: Option<i64>,
-) -> Result<Vec<u8>, String> {
-    let request = Row::new(schemas::process_request())
-        .str("function_name", function)
-        .bytes("execution_id", exec)
-        .bytes("input_batch", &vgi::encode_batch(batch).unwrap())
-        .i64("batch_index", batch_index)
-        .strings("schema_path", &["main".to_string()]);
-    let result = call(client, methods::PROCESS, request)?;
-    Ok(Record::new(&result, "process")
-        .unwrap()
-        .bytes("state_id")
-        .unwrap())
-}
-
-fn combine(
-    client: &mut RpcClient,
-    function: &str,
-    exec: &[u8],
-    state_ids: &[Vec<u8>],
-) -> Result<Vec<Vec<u8>>, String> {
-    let request = Row::new(schemas::combine_request())
-        .str("function_name", function)
-        .bytes("execution_id", exec)
-        .byte_list("state_ids", state_ids);
-    let result = call(client, methods::COMBINE, request)?;
-    Ok(Record::new(&result, "combine")
-        .unwrap()
-        .byte_list("finalize_state_ids")
-        .unwrap())
 }
 
 fn destructor(client: &mut RpcClient, function: &str, exec: &[u8]) -> RecordBatch {
