@@ -110,6 +110,7 @@ test-unit: duckdb
 	$(CARGO) test --release --workspace --exclude $(EXAMPLE_PACKAGE) $(CARGO_FLAGS)
 	scripts/setup-tools.sh >/dev/null
 	VGI_MOTO_SERVER=$(MOTO_SERVER) $(CARGO) test --release -p vgi --features object-store $(CARGO_FLAGS)
+	VGI_MOTO_SERVER=$(MOTO_SERVER) $(CARGO) test --release -p vgi-test-worker --test http $(CARGO_FLAGS)
 
 # The store lives under TMPDIR; a private one lets the tests check that no
 # state is left behind (`require-env TMPDIR` in a test file).
@@ -182,6 +183,7 @@ lint: duckdb
 	$(CARGO) clippy --release --workspace --exclude $(EXAMPLE_PACKAGE) --all-targets $(CARGO_FLAGS) -- -D warnings
 	$(CARGO) clippy --release -p $(EXAMPLE_PACKAGE) --all-targets $(CARGO_FLAGS) -- -D warnings
 	$(CARGO) clippy --release -p vgi --features object-store --all-targets $(CARGO_FLAGS) -- -D warnings
+	$(CARGO) clippy --release -p vgi --features http --all-targets $(CARGO_FLAGS) -- -D warnings
 
 print-releases:
 	@echo $(DUCKDB_RELEASES)
