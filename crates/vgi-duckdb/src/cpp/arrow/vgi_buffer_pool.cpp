@@ -17,7 +17,7 @@ BufferPool &BufferPool::Get() {
 
 void BufferPool::SetLimit(idx_t bytes) {
 	lock_guard<mutex> guard(lock);
-	limit = bytes;
+	limit = MinValue<idx_t>(bytes, MAX_FREE_BYTES);
 	TrimLocked();
 }
 

@@ -13,13 +13,20 @@ using namespace duckdb;
 //! batches reuse memory that is already mapped instead of faulting in fresh
 //! pages, which the kernel must zero (that costs more than the copy into
 //! the buffer). Blocks are powers of two; at most `limit` bytes are kept
-//! free (the latest query's `vgi_memory_budget`), the rest is freed at once.
+//! free (the latest query's `vgi_memory_budget`, and never more than
+//! MAX_FREE_BYTES), the rest is freed at once. The cap keeps a query's peak
+//! memory near native's: what the memory tier releases while the source
+//! drains it is not needed again in that query, and keeping all of it for
+//! the next query would hold the tier's whole size twice at the peak.
 class BufferPool {
 public:
+	static constexpr idx_t MAX_FREE_BYTES = 64ULL << 20;
+
 	//! The one pool of this library; never destroyed, so that a batch
 	//! released during the process's exit still finds it.
 	static BufferPool &Get();
-	//! Keeps at most `bytes` free from now on, freeing the excess now.
+	//! Keeps at most `bytes` (at most MAX_FREE_BYTES) free from now on,
+	//! freeing the excess now.
 	void SetLimit(idx_t bytes);
 	//! A block of at least `bytes`; `capacity` receives its size.
 	data_ptr_t Take(idx_t bytes, idx_t &capacity);
