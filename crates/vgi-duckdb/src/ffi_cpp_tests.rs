@@ -75,24 +75,25 @@ fn a_table_of_another_version_or_size_fails_the_load_naming_both() {
     );
 }
 
-#[test]
-fn a_child_moved_out_of_a_gathered_batch_outlives_it() {
+/// A C++ self-check that writes its failure into a message buffer: a
+/// panic with that message unless it passes.
+type SelfCheck = unsafe extern "C" fn(*mut c_char, usize) -> c_int;
+
+fn assert_self_check(check: SelfCheck) {
     let mut message = [0 as c_char; 512];
     // SAFETY: the C++ check writes at most `len` bytes into `message`.
-    let status =
-        unsafe { vgi_selftest_moved_child_outlives_batch(message.as_mut_ptr(), message.len()) };
+    let status = unsafe { check(message.as_mut_ptr(), message.len()) };
     // SAFETY: NUL-terminated by snprintf (or all zero).
     let message = unsafe { CStr::from_ptr(message.as_ptr()) };
     assert_eq!(status, 0, "{}", message.to_string_lossy());
 }
 
 #[test]
+fn a_child_moved_out_of_a_gathered_batch_outlives_it() {
+    assert_self_check(vgi_selftest_moved_child_outlives_batch);
+}
+
+#[test]
 fn released_batches_give_their_blocks_to_the_next_within_the_pool_limit() {
-    let mut message = [0 as c_char; 512];
-    // SAFETY: the C++ check writes at most `len` bytes into `message`.
-    let status =
-        unsafe { vgi_selftest_pool_reuses_freed_blocks(message.as_mut_ptr(), message.len()) };
-    // SAFETY: NUL-terminated by snprintf (or all zero).
-    let message = unsafe { CStr::from_ptr(message.as_ptr()) };
-    assert_eq!(status, 0, "{}", message.to_string_lossy());
+    assert_self_check(vgi_selftest_pool_reuses_freed_blocks);
 }
