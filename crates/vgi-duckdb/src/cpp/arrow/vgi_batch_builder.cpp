@@ -7,6 +7,10 @@ namespace vgi {
 //===--------------------------------------------------------------------===//
 // PooledColumn
 //===--------------------------------------------------------------------===//
+bool PooledColumn::Supports(const LogicalType &type) {
+	return FixedWidthColumn::Supports(type) || StringColumn::Supports(type);
+}
+
 unique_ptr<PooledColumn> PooledColumn::Create(const LogicalType &type, idx_t capacity) {
 	if (FixedWidthColumn::Supports(type)) {
 		return make_uniq<FixedWidthColumn>(GetTypeIdSize(type.InternalType()), capacity);
@@ -262,7 +266,7 @@ static void ReleaseBatch(ArrowArray *array) {
 ArrowBatchBuilder::ArrowBatchBuilder(ClientContext &context, vector<LogicalType> types_p, idx_t capacity_p)
     : properties(ArrowProperties(context)), types(std::move(types_p)), capacity(capacity_p) {
 	for (auto &type : types) {
-		auto supported = FixedWidthColumn::Supports(type) || StringColumn::Supports(type);
+		auto supported = PooledColumn::Supports(type);
 		is_pooled.push_back(supported);
 		if (supported) {
 			column_index.push_back(pooled.size());

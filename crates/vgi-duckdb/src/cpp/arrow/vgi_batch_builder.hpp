@@ -19,6 +19,8 @@ public:
 	virtual idx_t Bytes() const = 0;
 	//! Describes the column as an Arrow array (no release, no private data).
 	virtual void Describe(ArrowArray &out) = 0;
+	//! Whether the bridge copies `type` itself (else DuckDB's ArrowAppender).
+	static bool Supports(const LogicalType &type);
 	//! A column for `type`, or null when DuckDB's ArrowAppender must copy it.
 	static unique_ptr<PooledColumn> Create(const LogicalType &type, idx_t capacity);
 
