@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 
 use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
-use super::subprocess::{check_sandbox, pool_for, Remote, RemoteBind};
+use super::subprocess::{check_sandbox, pool_for, store_for, Remote, RemoteBind};
 use crate::memory_budget::memory_budget;
 use vgi::sdk::{
     check_arguments, ArgSpec, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings,
@@ -27,8 +27,8 @@ pub(crate) struct BoundCall {
     arguments: Arguments,
     settings: Settings,
     opaque_data: Option<Vec<u8>>,
-    /// Set when a worker bound the call (`vgi_execution = 'subprocess'`):
-    /// its executions run in workers too.
+    /// Set when a worker bound the call (`vgi_execution = 'subprocess'` or
+    /// `'remote'`): its executions run in workers too.
     remote: Option<RemoteBind>,
     /// Bytes the store's memory tier may hold (`vgi_memory_budget`); 0: none.
     memory_budget: usize,
@@ -53,7 +53,7 @@ impl BoundCall {
         settings: Settings,
         external_access: bool,
     ) -> Result<Self> {
-        let store = function.store.clone().map_err(Error::InvalidArgument)?;
+        let store = store_for(&settings, &function.store)?;
         let memory_budget = memory_budget(&settings)?;
         let pool = pool_for(&settings, &store, external_access)?;
         let (output_schema, opaque_data, remote) = match pool {

@@ -163,14 +163,16 @@ fn bridge_settings() -> Vec<SettingSpec> {
 #[cfg(feature = "subprocess")]
 fn subprocess_settings() -> Vec<SettingSpec> {
     use super::subprocess::{
-        COMMAND_SETTING, EXECUTION_SETTING, SHARED_MEMORY_SETTING, TIMEOUT_SETTING, WORKERS_SETTING,
+        COMMAND_SETTING, EXECUTION_SETTING, SHARED_MEMORY_SETTING, STORE_URL_SETTING,
+        TIMEOUT_SETTING, WORKERS_SETTING, WORKER_URLS_SETTING,
     };
     use arrow_array::{BooleanArray, StringArray};
     vec![
         SettingSpec::new(
             EXECUTION_SETTING,
-            "Where buffering functions run: 'in_process' (in DuckDB) or 'subprocess' \
-             (in a pool of vgi-worker processes)",
+            "Where buffering functions run: 'in_process' (in DuckDB), 'subprocess' \
+             (in a pool of vgi-worker processes) or 'remote' (in the HTTP workers of \
+             vgi_worker_urls, state in vgi_store_url)",
             Arc::new(StringArray::from(vec!["in_process"])),
         ),
         SettingSpec::new(
@@ -194,6 +196,18 @@ fn subprocess_settings() -> Vec<SettingSpec> {
             "Whether batches cross to and from workers in shared memory (/dev/shm) \
              rather than through the pipe",
             Arc::new(BooleanArray::from(vec![true])),
+        ),
+        SettingSpec::new(
+            WORKER_URLS_SETTING,
+            "Base URLs of the vgi-worker --http processes of remote execution, \
+             comma-separated",
+            Arc::new(StringArray::from(vec![""])),
+        ),
+        SettingSpec::new(
+            STORE_URL_SETTING,
+            "Where remote execution keeps its state: s3://bucket/prefix, the workers' \
+             --store (credentials: a secret of TYPE s3 whose scope matches, else AWS_*)",
+            Arc::new(StringArray::from(vec![""])),
         ),
     ]
 }

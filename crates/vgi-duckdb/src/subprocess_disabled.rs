@@ -19,6 +19,14 @@ pub(crate) enum Remote {}
 /// No call can be bound remotely in this build.
 pub(crate) enum RemoteBind {}
 
+/// Every call keeps its state in the extension's store in this build.
+pub(crate) fn store_for(
+    _: &Settings,
+    local: &std::result::Result<Arc<BufferingStore>, String>,
+) -> Result<Arc<BufferingStore>> {
+    local.clone().map_err(vgi::Error::InvalidArgument)
+}
+
 pub(crate) fn pool_for(_: &Settings, _: &BufferingStore, _: bool) -> Result<Option<Arc<Pool>>> {
     Ok(None)
 }

@@ -1,21 +1,32 @@
-//! Subprocess execution (`SET vgi_execution = 'subprocess'`): the bind and
-//! the lifecycle of each query run in a pool of `vgi-worker` processes
-//! instead of DuckDB's.
+//! Execution in workers: the bind and the lifecycle of each query run in a
+//! pool of `vgi-worker` processes (`SET vgi_execution = 'subprocess'`), or
+//! in the HTTP workers of `vgi_worker_urls` with the state in object storage
+//! (`SET vgi_execution = 'remote'`), instead of in DuckDB's process.
 
+mod client;
+mod http;
 mod pool;
 mod remote;
+mod remote_store;
 mod shared;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use pool::Endpoint;
 pub(crate) use pool::{Pool, WorkerConfig};
 pub(crate) use remote::{Remote, RemoteBind};
 
-use vgi::store::BufferingStore;
+use vgi::store::{BufferingStore, S3Options};
 use vgi::{Error, Result, Settings};
 
-/// `in_process` (the default) or `subprocess`.
+/// `in_process` (the default), `subprocess` or `remote`.
 pub const EXECUTION_SETTING: &str = "vgi_execution";
+/// The base URLs of the HTTP workers of remote execution, comma-separated.
+pub const WORKER_URLS_SETTING: &str = "vgi_worker_urls";
+/// Where remote execution keeps its state: `s3://bucket/prefix`, the
+/// `--store` of the workers.
+pub const STORE_URL_SETTING: &str = "vgi_store_url";
 /// Workers kept ready in the pool.
 pub const WORKERS_SETTING: &str = "vgi_workers";
 /// Seconds a worker may take to answer one call before it is killed.
@@ -25,33 +36,78 @@ pub const COMMAND_SETTING: &str = "vgi_worker_command";
 /// Whether large batches cross to and from workers in shared memory.
 pub const SHARED_MEMORY_SETTING: &str = "vgi_worker_shared_memory";
 
+/// Where a call runs (`vgi_execution`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    InProcess,
+    Subprocess,
+    Remote,
+}
+
+/// The execution mode `settings` ask for.
+pub(crate) fn execution_mode(settings: &Settings) -> Result<Mode> {
+    match settings.get(EXECUTION_SETTING).unwrap_or("in_process") {
+        "in_process" => Ok(Mode::InProcess),
+        "subprocess" => Ok(Mode::Subprocess),
+        "remote" => Ok(Mode::Remote),
+        other => Err(Error::InvalidArgument(format!(
+            "{EXECUTION_SETTING} must be 'in_process', 'subprocess' or 'remote', got '{other}'"
+        ))),
+    }
+}
+
+/// The store a call keeps its state in: in remote execution the object
+/// storage of `vgi_store_url` (credentials from the `AWS_*` environment
+/// variables), else `local`, the store of the extension's functions.
+pub(crate) fn store_for(
+    settings: &Settings,
+    local: &std::result::Result<Arc<BufferingStore>, String>,
+) -> Result<Arc<BufferingStore>> {
+    if execution_mode(settings)? == Mode::Remote {
+        let options = S3Options {
+            from_env: true,
+            ..Default::default()
+        };
+        return remote_store::remote_store(settings, &options);
+    }
+    local.clone().map_err(Error::InvalidArgument)
+}
+
 /// The worker pool to run a call with, or `None` for in-process execution.
 /// Without `external_access` (DuckDB's `enable_external_access = false`)
-/// only the `vgi-worker` beside the extension may be started.
+/// only the `vgi-worker` beside the extension may be started, and no
+/// remote worker contacted.
 pub(crate) fn pool_for(
     settings: &Settings,
     store: &BufferingStore,
     external_access: bool,
-) -> Result<Option<std::sync::Arc<Pool>>> {
-    match settings.get(EXECUTION_SETTING).unwrap_or("in_process") {
-        "in_process" => return Ok(None),
-        "subprocess" => {}
-        other => {
-            return Err(Error::InvalidArgument(format!(
-                "{EXECUTION_SETTING} must be 'in_process' or 'subprocess', got '{other}'"
-            )))
-        }
-    }
-    let size = settings.get_i64(WORKERS_SETTING)?.unwrap_or(2);
-    if size < 1 {
-        return Err(Error::InvalidArgument(format!(
-            "{WORKERS_SETTING} must be at least 1, got {size}"
-        )));
+) -> Result<Option<Arc<Pool>>> {
+    let mode = execution_mode(settings)?;
+    if mode == Mode::InProcess {
+        return Ok(None);
     }
     let timeout = settings.get_i64(TIMEOUT_SETTING)?.unwrap_or(60);
     if timeout < 0 {
         return Err(Error::InvalidArgument(format!(
             "{TIMEOUT_SETTING} must be >= 0, got {timeout}"
+        )));
+    }
+    let timeout = (timeout > 0).then(|| Duration::from_secs(timeout.unsigned_abs()));
+    if mode == Mode::Remote {
+        check_sandbox(settings, external_access)?;
+        let urls = worker_urls(settings)?;
+        return Pool::get(WorkerConfig {
+            size: urls.len(),
+            endpoint: Endpoint::Urls(urls),
+            timeout,
+            shared_memory: false,
+        })
+        .map(Some);
+    }
+    let size = settings.get_i64(WORKERS_SETTING)?.unwrap_or(2);
+    if size < 1 {
+        return Err(Error::InvalidArgument(format!(
+            "{WORKERS_SETTING} must be at least 1, got {size}"
         )));
     }
     let worker = match configured_command(settings, external_access)? {
@@ -78,17 +134,52 @@ pub(crate) fn pool_for(
         }
     };
     command.extend(worker);
-    Ok(Some(Pool::get(WorkerConfig {
-        command,
-        timeout: (timeout > 0).then(|| Duration::from_secs(timeout.unsigned_abs())),
+    Pool::get(WorkerConfig {
+        endpoint: Endpoint::Command(command),
+        timeout,
         size: usize::try_from(size).unwrap_or(usize::MAX),
         shared_memory: settings.get_bool(SHARED_MEMORY_SETTING)?.unwrap_or(true),
-    })))
+    })
+    .map(Some)
 }
 
-/// Refuses a `vgi_worker_command` while external access is disabled.
+/// Refuses, while external access is disabled, a `vgi_worker_command` and
+/// remote execution (it contacts other machines).
 pub(crate) fn check_sandbox(settings: &Settings, external_access: bool) -> Result<()> {
+    if !external_access && execution_mode(settings)? == Mode::Remote {
+        return Err(Error::InvalidArgument(format!(
+            "{EXECUTION_SETTING} = 'remote' contacts the workers of {WORKER_URLS_SETTING}, but \
+             enable_external_access is false"
+        )));
+    }
     configured_command(settings, external_access).map(drop)
+}
+
+/// The base URLs of `vgi_worker_urls`: comma-separated, each `http://` or
+/// `https://`, at least one.
+fn worker_urls(settings: &Settings) -> Result<Vec<String>> {
+    let listed = settings.get(WORKER_URLS_SETTING).unwrap_or("");
+    let urls: Vec<String> = listed
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| url.trim_end_matches('/').to_string())
+        .collect();
+    if urls.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "{EXECUTION_SETTING} = 'remote' needs {WORKER_URLS_SETTING}: the base URLs of the \
+             workers, e.g. 'http://10.0.0.5:8101,http://10.0.0.6:8101'"
+        )));
+    }
+    if let Some(bad) = urls
+        .iter()
+        .find(|url| !(url.starts_with("http://") || url.starts_with("https://")))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "{WORKER_URLS_SETTING}: expected http:// or https:// URLs, got '{bad}'"
+        )));
+    }
+    Ok(urls)
 }
 
 /// Where `env` is looked for.

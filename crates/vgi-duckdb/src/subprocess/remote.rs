@@ -1,6 +1,6 @@
 //! A call bound by a `vgi-worker` and its executions: every call of the
 //! lifecycle (bind included) goes to a worker of the pool, over protocol
-//! `vgi.v3`, as a VGI client makes it.
+//! `vgi.v3`, as a VGI client makes it, through a pipe or over HTTP.
 
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
+use super::http::{NOT_CONNECTED, TIMED_OUT};
 use super::pool::{Pool, Worker, MAX_IDLE};
 use super::shared::Metadata;
 use crate::execution::RemoteCall;
@@ -300,6 +301,7 @@ fn with_worker<T>(
             .unwrap_or_else(|e| e.into_inner())
             .extend(worker.take_logs());
         let label = worker.pid_label.clone();
+        let named = worker.label();
         // After a failed call the connection may hold unread bytes (a
         // stream the server still drains): the worker exits rather than
         // serve again.
@@ -311,7 +313,7 @@ fn with_worker<T>(
             // A worker that died while idle: the request never reached
             // it, so another worker may take it.
             Err(e) if died_before_request(&e) && attempt <= MAX_IDLE => continue,
-            Err(e) => return Err(in_worker(e, &label)),
+            Err(e) => return Err(in_worker(e, &named)),
         }
     }
 }
@@ -352,7 +354,7 @@ fn stream(
     params: &RecordBatch,
     tx: &std::sync::mpsc::SyncSender<Result<RecordBatch>>,
 ) -> Streamed {
-    let label = worker.pid_label.clone();
+    let label = worker.label();
     let failed = |e| Err(in_worker(remote_error(e), &label));
     let metadata = worker.shared.for_stream();
     let Worker { client, shared, .. } = worker;
@@ -418,20 +420,28 @@ fn remote_error(e: vgi_rpc_client::RpcError) -> Error {
     if e.error_type == "ValueError" {
         return Error::function(e.message);
     }
+    // Over HTTP the transport's message already says what happened.
+    if e.message.starts_with(NOT_CONNECTED) || e.message.starts_with(TIMED_OUT) {
+        return Error::function(e.message);
+    }
     let what = if e.message.contains("empty IPC stream") {
         "the worker exited before it answered"
     } else if e.message.contains("deadline elapsed") {
         "the worker did not answer within vgi_worker_timeout_seconds and was killed"
+    } else if e.error_type == "HttpError" {
+        "the worker's answer is not VGI's"
     } else {
         "the worker failed"
     };
     Error::function(format!("{what} ({}: {})", e.error_type, e.message))
 }
 
-/// Whether writing the request failed because the worker was gone (it
-/// exited or was killed while idle in the pool).
+/// Whether the request never reached the worker: writing it failed because
+/// the worker process was gone (it exited or was killed while idle in the
+/// pool), or no connection to the HTTP worker could be made.
 fn died_before_request(e: &Error) -> bool {
-    e.to_string().contains("Broken pipe (os error 32)")
+    let message = e.to_string();
+    message.contains("Broken pipe (os error 32)") || message.contains(NOT_CONNECTED)
 }
 
 fn in_worker(e: Error, label: &str) -> Error {
