@@ -11,6 +11,7 @@ use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
 use super::subprocess::{check_sandbox, pool_for, store_for, Remote, RemoteBind};
 use crate::memory_budget::memory_budget;
+use crate::s3_secret::split_s3_secret;
 use vgi::sdk::{
     check_arguments, ArgSpec, Arguments, BindParams, BufferingParams, Error, Interrupt, Settings,
     TableProducer,
@@ -53,7 +54,8 @@ impl BoundCall {
         settings: Settings,
         external_access: bool,
     ) -> Result<Self> {
-        let store = store_for(&settings, &function.store)?;
+        let (settings, s3_secret) = split_s3_secret(settings);
+        let store = store_for(&settings, s3_secret.as_ref(), &function.store)?;
         let memory_budget = memory_budget(&settings)?;
         let pool = pool_for(&settings, &store, external_access)?;
         let (output_schema, opaque_data, remote) = match pool {

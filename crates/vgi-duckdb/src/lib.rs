@@ -9,6 +9,7 @@ mod ffi;
 mod guard;
 pub mod memory_budget;
 mod registry;
+mod s3_secret;
 #[cfg(feature = "subprocess")]
 pub mod subprocess;
 #[cfg(not(feature = "subprocess"))]

@@ -22,6 +22,7 @@ pub(crate) enum RemoteBind {}
 /// Every call keeps its state in the extension's store in this build.
 pub(crate) fn store_for(
     _: &Settings,
+    _: Option<&crate::s3_secret::S3Secret>,
     local: &std::result::Result<Arc<BufferingStore>, String>,
 ) -> Result<Arc<BufferingStore>> {
     local.clone().map_err(vgi::Error::InvalidArgument)

@@ -6,6 +6,7 @@
 #include "duckdb/parser/parsed_data/create_table_function_info.hpp"
 
 #include "function/vgi_buffering_function.hpp"
+#include "function/vgi_s3_secret.hpp"
 #include "function/vgi_settings.hpp"
 #include "function/vgi_store_gc.hpp"
 #include "operator/vgi_operator_extension.hpp"
@@ -35,6 +36,7 @@ extern "C" void vgi_bridge_init(void *extension_loader, const VgiApi *api, VgiRe
 	vgi::RegisterOperatorExtension(db);
 	vgi::RegisterSettings(db, *handle);
 	vgi::RegisterStoreGc(loader, handle);
+	vgi::RegisterS3SecretType(loader);
 	for (idx_t i = 0; i < api->registry_len(registry); i++) {
 		FunctionDescription description;
 		auto function = vgi::MakeBufferingFunction(db, handle, api->registry_get(registry, i), description);

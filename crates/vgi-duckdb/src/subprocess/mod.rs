@@ -17,7 +17,8 @@ use pool::Endpoint;
 pub(crate) use pool::{Pool, WorkerConfig};
 pub(crate) use remote::{Remote, RemoteBind};
 
-use vgi::store::{BufferingStore, S3Options};
+use crate::s3_secret::S3Secret;
+use vgi::store::BufferingStore;
 use vgi::{Error, Result, Settings};
 
 /// `in_process` (the default), `subprocess` or `remote`.
@@ -57,17 +58,16 @@ pub(crate) fn execution_mode(settings: &Settings) -> Result<Mode> {
 }
 
 /// The store a call keeps its state in: in remote execution the object
-/// storage of `vgi_store_url` (credentials from the `AWS_*` environment
-/// variables), else `local`, the store of the extension's functions.
+/// storage of `vgi_store_url`, reached with `secret` (DuckDB's s3 secret
+/// for that URL) or else the `AWS_*` environment variables; else `local`,
+/// the store of the extension's functions.
 pub(crate) fn store_for(
     settings: &Settings,
+    secret: Option<&S3Secret>,
     local: &std::result::Result<Arc<BufferingStore>, String>,
 ) -> Result<Arc<BufferingStore>> {
     if execution_mode(settings)? == Mode::Remote {
-        let options = S3Options {
-            from_env: true,
-            ..Default::default()
-        };
+        let options = remote_store::s3_options(secret)?;
         return remote_store::remote_store(settings, &options);
     }
     local.clone().map_err(Error::InvalidArgument)

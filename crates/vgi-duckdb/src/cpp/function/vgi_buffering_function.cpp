@@ -7,10 +7,14 @@
 
 #include "arrow/vgi_arrow.hpp"
 #include "function/vgi_bind_data.hpp"
+#include "function/vgi_s3_secret.hpp"
 #include "operator/logical_vgi_buffering.hpp"
 #include "vgi_api.hpp"
 
 namespace vgi {
+
+//! Where remote execution keeps its state (an s3:// URL).
+static constexpr const char *STORE_URL_SETTING = "vgi_store_url";
 
 //! The parameters of one function as DuckDB sees them.
 struct Parameter {
@@ -155,6 +159,18 @@ static unique_ptr<LogicalOperator> BindBuffering(ClientContext &context, TableFu
 	row_names.push_back("memory_limit");
 	setting_types.push_back(LogicalType::VARCHAR);
 	setting_values.push_back(Value(std::to_string(BufferManager::GetBufferManager(context).GetMaxMemory())));
+	// Remote execution's object storage: the s3 secret that matches it (none
+	// is looked up in the sandbox, which refuses remote execution).
+	Value store_url;
+	if (Settings::Get<EnableExternalAccessSetting>(context) &&
+	    context.TryGetCurrentSetting(Identifier(STORE_URL_SETTING), store_url) && !store_url.IsNull() &&
+	    StringUtil::StartsWith(store_url.ToString(), "s3://")) {
+		for (auto &entry : LookupS3Secret(context, store_url.ToString())) {
+			row_names.push_back(S3_SECRET_COLUMN_PREFIX + entry.first);
+			setting_types.push_back(LogicalType::VARCHAR);
+			setting_values.push_back(Value(entry.second));
+		}
+	}
 	ArrowSchemaWrapper settings_schema;
 	ArrowArrayWrapper settings;
 	ExportRow(context, setting_types, row_names, setting_values, settings_schema.arrow_schema,
