@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 
 use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
-use super::subprocess::{check_sandbox, pool_for, store_for, Remote, RemoteBind};
+use super::subprocess::{check_settings, pool_for, store_for, Remote, RemoteBind};
 use crate::memory_budget::memory_budget;
 use crate::s3_secret::split_s3_secret;
 use vgi::sdk::{
@@ -55,6 +55,8 @@ impl BoundCall {
         external_access: bool,
     ) -> Result<Self> {
         let (settings, s3_secret) = split_s3_secret(settings);
+        // Before the store, which remote execution reaches over the network.
+        check_settings(&settings, external_access)?;
         let store = store_for(&settings, s3_secret.as_ref(), &function.store)?;
         let memory_budget = memory_budget(&settings)?;
         let pool = pool_for(&settings, &store, external_access)?;
@@ -160,7 +162,7 @@ impl Execution {
         let remote = match &call.remote {
             Some(bound) => {
                 // A call bound before external access was disabled.
-                check_sandbox(&call.settings, external_access)?;
+                check_settings(&call.settings, external_access)?;
                 Some(Remote::start(bound, projection.as_deref(), logs.clone())?)
             }
             None => None,

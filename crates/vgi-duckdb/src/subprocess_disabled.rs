@@ -33,7 +33,7 @@ pub(crate) fn pool_for(_: &Settings, _: &BufferingStore, _: bool) -> Result<Opti
 }
 
 /// No worker is ever started in this build.
-pub(crate) fn check_sandbox(_: &Settings, _: bool) -> Result<()> {
+pub(crate) fn check_settings(_: &Settings, _: bool) -> Result<()> {
     Ok(())
 }
 

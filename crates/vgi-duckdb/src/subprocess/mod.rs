@@ -94,7 +94,7 @@ pub(crate) fn pool_for(
     }
     let timeout = (timeout > 0).then(|| Duration::from_secs(timeout.unsigned_abs()));
     if mode == Mode::Remote {
-        check_sandbox(settings, external_access)?;
+        check_settings(settings, external_access)?;
         let urls = worker_urls(settings)?;
         return Pool::get(WorkerConfig {
             size: urls.len(),
@@ -144,13 +144,17 @@ pub(crate) fn pool_for(
 }
 
 /// Refuses, while external access is disabled, a `vgi_worker_command` and
-/// remote execution (it contacts other machines).
-pub(crate) fn check_sandbox(settings: &Settings, external_access: bool) -> Result<()> {
-    if !external_access && execution_mode(settings)? == Mode::Remote {
-        return Err(Error::InvalidArgument(format!(
-            "{EXECUTION_SETTING} = 'remote' contacts the workers of {WORKER_URLS_SETTING}, but \
-             enable_external_access is false"
-        )));
+/// remote execution (it contacts other machines); and `vgi_worker_urls`
+/// that remote execution cannot use, before anything is contacted.
+pub(crate) fn check_settings(settings: &Settings, external_access: bool) -> Result<()> {
+    if execution_mode(settings)? == Mode::Remote {
+        if !external_access {
+            return Err(Error::InvalidArgument(format!(
+                "{EXECUTION_SETTING} = 'remote' contacts the workers of {WORKER_URLS_SETTING}, but \
+                 enable_external_access is false"
+            )));
+        }
+        worker_urls(settings)?;
     }
     configured_command(settings, external_access).map(drop)
 }

@@ -42,9 +42,11 @@ pub(crate) fn s3_options(secret: Option<&S3Secret>) -> Result<S3Options> {
     };
     let endpoint = match secret.get("endpoint").map(str::trim) {
         None | Some("") => None,
-        Some(e) if e.contains("://") => return Err(refuse(format!(
+        Some(e) if e.contains("://") => {
+            return Err(refuse(format!(
             "has ENDPOINT '{e}': give host[:port] without a scheme (USE_SSL picks https or http)"
-        ))),
+        )))
+        }
         Some(e) => Some(format!("{}://{e}", if use_ssl { "https" } else { "http" })),
     };
     let text = |key: &str| {
