@@ -56,7 +56,7 @@ PY = $(shell scripts/setup-venv.sh $(DUCKDB_VERSION))
 # lint: rustfmt and clippy (every target, warnings are errors) on every crate
 # of the workspace; .ci/run runs it. The C++ shim compiles with -Wall -Wextra
 # -Werror in every build (crates/vgi-duckdb/build.rs).
-.PHONY: all release test-build duckdb configure venv demo test lint test-unit test-sql test-python test-cli install clean print-releases example test-examples bench
+.PHONY: all release test-build duckdb configure venv demo test lint test-unit test-sql test-python test-cli install clean print-releases example test-examples bench bench-remote
 
 all: release
 
@@ -172,6 +172,12 @@ test-examples: example release venv
 # two cores); options: make bench BENCH_ARGS="--quick" (or --rows, --repeat, --threads).
 bench: release venv
 	$(PY) bench/bench.py --extension $(EXTENSION) $(BENCH_ARGS)
+
+# Remote execution (bench/remote.py): moto and HTTP workers on 127.0.0.1,
+# 1M rows, 2 threads, 1 and 2 workers (about a minute); BENCH_REMOTE_ARGS.
+bench-remote: release venv
+	scripts/setup-tools.sh >/dev/null
+	$(PY) bench/remote.py --extension $(EXTENSION) --moto-server $(MOTO_SERVER) $(BENCH_REMOTE_ARGS)
 
 install: release venv
 	$(PY) scripts/install.py $(EXTENSION)
