@@ -9,7 +9,9 @@ use arrow_schema::SchemaRef;
 
 use super::arrow_ffi::{check_batch_schema, WireSchema};
 use super::registry::RegisteredFunction;
-use super::subprocess::{check_settings, pool_for, store_for, Remote, RemoteBind};
+use super::subprocess::{
+    check_settings, pool_for, store_for, Remote, RemoteBind, STORE_URL_SETTING,
+};
 use crate::memory_budget::memory_budget;
 use crate::s3_secret::split_s3_secret;
 use vgi::sdk::{
@@ -179,6 +181,16 @@ impl Execution {
                     remote.end();
                     call.store.clear(remote.execution_id()).ok();
                     return Err(e);
+                }
+                // The store removes the state at the query's end, whatever
+                // became of the workers: it must be theirs.
+                if !vgi::worker::opened_in(&call.store, remote.execution_id())? {
+                    remote.end();
+                    return Err(Error::InvalidArgument(format!(
+                        "the workers keep their state in another store than {}: the execution \
+                         they opened is not there ({STORE_URL_SETTING} must be the workers' --store)",
+                        call.store.root().display()
+                    )));
                 }
                 remote.execution_id().to_vec()
             }

@@ -10,6 +10,9 @@ use crate::execution::RemoteCall;
 use vgi::store::BufferingStore;
 use vgi::{Result, Settings, TableProducer};
 
+/// Named in errors of remote execution, which this build never runs.
+pub(crate) const STORE_URL_SETTING: &str = "vgi_store_url";
+
 /// No pool can exist in this build.
 pub(crate) enum Pool {}
 

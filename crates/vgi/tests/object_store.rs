@@ -295,6 +295,23 @@ fn clear_leaves_nothing_of_the_execution() {
 }
 
 #[test]
+fn claiming_checks_that_the_execution_is_in_this_store() {
+    let Some(moto) = server() else { return };
+    let workers = open(&moto, "claim-workers");
+    let elsewhere = open(&moto, "claim-elsewhere");
+    workers.kv_put(b"opened", b"vgi.init", b"bind").unwrap();
+    workers.claim(b"opened").unwrap();
+    let err = elsewhere.claim(b"opened").unwrap_err().to_string();
+    assert!(
+        err.contains("claim s3://vgi-test/claim-elsewhere/")
+            && err.contains("keeps its state in another store"),
+        "{err}"
+    );
+    workers.clear(b"opened").unwrap();
+    assert!(Raw::new(&moto).keys("claim-").is_empty());
+}
+
+#[test]
 fn orphans_are_collected_by_the_age_of_their_newest_object() {
     let Some(moto) = server() else { return };
     let store = open(&moto, "gc");

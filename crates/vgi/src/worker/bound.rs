@@ -19,6 +19,13 @@ use crate::{
 /// the bind's opaque data), written by the sink `init`.
 pub(crate) const INIT_KEY: &[u8] = b"vgi.init";
 
+/// Whether a worker opened execution `exec` in `store`: its sink `init` is
+/// there. A client that shares the workers' store checks this before it
+/// relies on that store to remove the execution.
+pub fn opened_in(store: &BufferingStore, exec: &[u8]) -> Result<bool> {
+    Ok(store.kv_modified(exec, INIT_KEY)?.is_some())
+}
+
 /// One bound call of a function.
 pub(crate) struct Bound {
     pub(crate) function_index: usize,

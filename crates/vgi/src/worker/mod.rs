@@ -26,6 +26,7 @@ use vgi_rpc::server::{MethodInfo, MethodType, RpcServer};
 use crate::protocol::{methods, schemas, PROTOCOL_NAME, PROTOCOL_VERSION};
 use crate::{Result, TableBufferingFunction};
 
+pub use bound::opened_in;
 pub use cleanup::DEFAULT_IDLE_EXECUTION_SECONDS;
 pub use handlers::Worker;
 #[cfg(feature = "http")]
