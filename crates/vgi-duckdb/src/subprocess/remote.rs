@@ -428,7 +428,7 @@ fn remote_error(e: vgi_rpc_client::RpcError) -> Error {
         "the worker exited before it answered"
     } else if e.message.contains("deadline elapsed") {
         "the worker did not answer within vgi_worker_timeout_seconds and was killed"
-    } else if e.error_type == "HttpError" {
+    } else if e.error_type == "HttpError" || e.error_type == "ProtocolError" {
         "the worker's answer is not VGI's"
     } else {
         "the worker failed"

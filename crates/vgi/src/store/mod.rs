@@ -15,7 +15,7 @@ mod memory;
 #[cfg(feature = "object-store")]
 mod object;
 mod ops;
-mod paths;
+pub(crate) mod paths;
 pub(crate) mod random;
 
 use std::path::{Path, PathBuf};

@@ -158,6 +158,25 @@ impl Worker {
         self.store.clear(exec)
     }
 
+    /// Fails with [`Error::Ended`] when `exec` was removed while a call that
+    /// wrote to it ran (a client that gave up on the call at its timeout
+    /// clears the execution), after removing what the call wrote. On object
+    /// storage, which has no directory to vanish, this is what keeps a late
+    /// write from staying behind: the client's clear lists again after each
+    /// deletion, so a write it missed is seen by this check or by its next listing.
+    fn check_still_open(&self, exec: &[u8]) -> crate::Result<()> {
+        if self.store.kv_modified(exec, INIT_KEY)?.is_some() {
+            return Ok(());
+        }
+        self.remove(exec)?;
+        Err(Error::Ended {
+            path: self
+                .store
+                .root()
+                .join(crate::store::paths::exec_name(exec)?),
+        })
+    }
+
     /// Removes the executions left unused for the idle time, and forgets
     /// the binds of executions that ended (in any worker: the destructor
     /// reaches only one) or that this process has not used for as long;
@@ -434,6 +453,7 @@ impl Worker {
         let state_id = run_phase(&params, ctx, || {
             self.function(&bound).process(&params, batch)
         })?;
+        self.check_still_open(&params.execution_id).map_err(rpc)?;
         answer(
             Row::new(schemas::process_response())
                 .bytes("state_id", &state_id)
@@ -458,6 +478,9 @@ impl Worker {
             .and_then(|done| if done { self.remove(exec) } else { Ok(()) });
         if let Err(e) = done {
             ctx.client_log(LogLevel::Warn, format!("combine cleanup: {e}"));
+        }
+        if !finalize_ids.is_empty() {
+            self.check_still_open(exec).map_err(rpc)?;
         }
         answer(
             Row::new(schemas::combine_response())
@@ -537,5 +560,26 @@ mod tests {
         assert_eq!(worker.sweep().unwrap(), 0, "nothing is idle yet");
         assert_eq!(worker.cached_binds(), 1);
         assert!(worker.cache().contains_key(&b"live"[..]));
+    }
+
+    #[test]
+    fn a_write_after_the_execution_was_removed_is_removed_too() {
+        let (_dir, store) = test_store();
+        let worker = Worker::new(Vec::new(), store.clone(), Duration::from_secs(600));
+        store.kv_put(b"open", INIT_KEY, b"init").unwrap();
+        store.append(b"open", b"n", b"k", b"rows").unwrap();
+        worker.check_still_open(b"open").unwrap();
+        // The client cleared the execution at its timeout; the call's late
+        // write came after the clear had listed it.
+        store.kv_put(b"late", b"vgi.finalize_ids", b"ids").unwrap();
+        let err = worker.check_still_open(b"late").unwrap_err();
+        assert!(matches!(err, Error::Ended { .. }), "{err}");
+        let left: Vec<Vec<u8>> = store
+            .list_executions()
+            .unwrap()
+            .into_iter()
+            .map(|(exec, _)| exec)
+            .collect();
+        assert_eq!(left, vec![b"open".to_vec()]);
     }
 }
