@@ -69,7 +69,8 @@ def request(url: str, method: str = "GET", body: bytes = b"", timeout: float = 5
     if urllib.parse.urlsplit(url).hostname != HOST:
         raise ValueError(f"only {HOST} is contacted, not {url}")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    req = urllib.request.Request(url, data=body if method in ("PUT", "POST") else None, method=method)
+    data = body if method in ("PUT", "POST") else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/octet-stream"})
     try:
         with opener.open(req, timeout=timeout) as answer:
             return answer.status, answer.read()
