@@ -14,8 +14,8 @@ starts moto and the workers, runs CMD with the AWS_* variables and VGI_TEST_EXEC
 environment and `--setting NAME=VALUE` appended for each of settings(), and exits with CMD's status; non-zero
 also when an object is left under the store prefix afterwards (the keys are listed).
 
-Only 127.0.0.1 is contacted; bucket creation and listing are plain unsigned requests (moto accepts them while it
-enforces no authentication). Every wait is bounded; teardown sends SIGTERM, then SIGKILL, and the children die
+Only 127.0.0.1 is contacted; bucket creation, listing and deletion are plain requests with a dummy signature
+(moto accepts them while it enforces no authentication). Every wait is bounded; teardown sends SIGTERM, then SIGKILL, and the children die
 with this process (PR_SET_PDEATHSIG) should it be killed itself. Pure standard library.
 """
 
@@ -64,13 +64,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def request(url: str, method: str = "GET", body: bytes = b"", timeout: float = 5.0) -> tuple[int | None, bytes]:
+# moto routes a request by the service its Authorization header names and checks no signature while it
+# enforces no authentication; without the header it guesses, and an unsigned DELETE gets 403.
+S3_AUTHORIZATION = ("AWS4-HMAC-SHA256 Credential=vgi-test/20000101/us-east-1/s3/aws4_request, "
+                    "SignedHeaders=host, Signature=0")
+
+
+def request(url: str, method: str = "GET", body: bytes = b"", timeout: float = 5.0,
+            headers: dict[str, str] | None = None) -> tuple[int | None, bytes]:
     """One request to 127.0.0.1, no proxy: the status and body, (None, b"") when nothing answers."""
     if urllib.parse.urlsplit(url).hostname != HOST:
         raise ValueError(f"only {HOST} is contacted, not {url}")
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     data = body if method in ("PUT", "POST") else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/octet-stream"})
+    headers = {"Content-Type": "application/octet-stream", **(headers or {})}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with opener.open(req, timeout=timeout) as answer:
             return answer.status, answer.read()
@@ -114,7 +122,8 @@ class StartError(RuntimeError):
 
 
 class RemoteWorkers:
-    """moto on a free port with one bucket, and `workers` HTTP workers keeping their state under s3://bucket/prefix.
+    """moto on a free port with one bucket, and `workers` HTTP workers keeping their state under s3://bucket/prefix
+    (each started with worker_args added to its command line).
 
     A context manager; urls, store_url, env and settings() describe it to the DuckDB side. kill(i), stop(i) and
     start(i) act on one worker (start gives it a new port and URL); enforce_auth() makes moto refuse every
@@ -122,13 +131,14 @@ class RemoteWorkers:
     """
 
     def __init__(self, worker_path, workers: int = 2, bucket: str = "vgi-state", prefix: str | None = None,
-                 moto_server: str | None = None, create_bucket: bool = True) -> None:
+                 moto_server: str | None = None, create_bucket: bool = True, worker_args=()) -> None:
         self.worker_path = str(Path(worker_path).resolve())
         self.count = workers
         self.bucket = bucket
         self.prefix = prefix or f"test-{secrets.token_hex(4)}"
         self.moto_server = moto_server or default_moto_server()
         self.create_bucket = create_bucket
+        self.worker_args = list(worker_args)
         self.token_key = secrets.token_hex(32)
         self.port: int | None = None
         self.moto: subprocess.Popen | None = None
@@ -169,13 +179,17 @@ class RemoteWorkers:
 
     # -- the bucket ----------------------------------------------------------------------------------------------
 
+    def s3(self, path: str, method: str = "GET") -> tuple[int | None, bytes]:
+        """An S3 request to moto (path after the endpoint)."""
+        return request(f"{self.endpoint}/{path}", method, headers={"Authorization": S3_AUTHORIZATION})
+
     def objects(self, prefix: str | None = None) -> list[str]:
         """The keys in the bucket under prefix (default: the store prefix; "" for the whole bucket)."""
         prefix = self.prefix if prefix is None else prefix
         keys: list[str] = []
         query = {"list-type": "2", "prefix": prefix}
         for _ in range(MAX_LIST_PAGES):
-            status, body = request(f"{self.endpoint}/{self.bucket}?{urllib.parse.urlencode(query)}")
+            status, body = self.s3(f"{self.bucket}?{urllib.parse.urlencode(query)}")
             if status != 200:
                 raise RuntimeError(f"listing s3://{self.bucket}/{prefix} on moto: HTTP {status}: {body[:300]!r}")
             root = ElementTree.fromstring(body)
@@ -185,6 +199,15 @@ class RemoteWorkers:
                 return sorted(keys)
             query["continuation-token"] = token
         raise RuntimeError(f"listing s3://{self.bucket}/{prefix}: more than {MAX_LIST_PAGES} pages")
+
+    def remove_objects(self, prefix: str | None = None) -> list[str]:
+        """Delete the keys under prefix (default: the store prefix); the keys it deleted."""
+        keys = self.objects(prefix)
+        for key in keys:
+            status, body = self.s3(f"{self.bucket}/{urllib.parse.quote(key)}", "DELETE")
+            if status not in (200, 204):
+                raise RuntimeError(f"deleting s3://{self.bucket}/{key} on moto: HTTP {status}: {body[:300]!r}")
+        return keys
 
     def enforce_auth(self, enforced: bool = True) -> None:
         """From now on moto checks every request's credentials (ours are unknown to it: 403), or stops checking."""
@@ -198,7 +221,7 @@ class RemoteWorkers:
         try:
             self.start_moto()
             if self.create_bucket:
-                status, body = request(f"{self.endpoint}/{self.bucket}", "PUT")
+                status, body = self.s3(self.bucket, "PUT")
                 if status != 200:
                     raise StartError(f"creating bucket {self.bucket} on moto: HTTP {status}: {body[:300]!r}")
             for i in range(self.count):
@@ -243,7 +266,7 @@ class RemoteWorkers:
         env.update(self.env, VGI_TOKEN_KEY=self.token_key)
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
             process = subprocess.Popen(
-                [self.worker_path, "--http", f"{HOST}:0", "--store", self.store_url],
+                [self.worker_path, "--http", f"{HOST}:0", "--store", self.store_url, *self.worker_args],
                 stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env, preexec_fn=die_with_parent)
         self.processes[i], self.errs[i] = process, err
         url = self.wait_listening(process, out, err)
