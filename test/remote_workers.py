@@ -15,8 +15,9 @@ environment and `--setting NAME=VALUE` appended for each of settings(), and exit
 also when an object is left under the store prefix afterwards (the keys are listed).
 
 Only 127.0.0.1 is contacted; bucket creation, listing and deletion are plain requests with a dummy signature
-(moto accepts them while it enforces no authentication). Every wait is bounded; teardown sends SIGTERM, then SIGKILL, and the children die
-with this process (PR_SET_PDEATHSIG) should it be killed itself. Pure standard library.
+(moto accepts them while it enforces no authentication). Every wait is bounded; teardown sends SIGTERM, then
+SIGKILL, and the children die with the thread that started them (PR_SET_PDEATHSIG) should it be killed itself.
+Pure standard library.
 """
 
 import argparse
