@@ -147,6 +147,7 @@ class RemoteWorkers:
         self.errs: list[Path | None] = [None] * workers
         self.urls: list[str] = [""] * workers
         self.logs = Path(tempfile.mkdtemp(prefix="vgi-remote-"))
+        self.keep_logs = False  # set to keep moto's and the workers' logs in self.logs after close()
         self.starts = 0
 
     # -- what the DuckDB side needs ------------------------------------------------------------------------------
@@ -311,7 +312,8 @@ class RemoteWorkers:
         for process in self.processes:
             stop_process(process)
         self.stop_moto()
-        shutil.rmtree(self.logs, ignore_errors=True)
+        if not self.keep_logs:
+            shutil.rmtree(self.logs, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,11 +340,14 @@ def main(argv: list[str] | None = None) -> int:
             status = subprocess.run([*command, *settings], env=env).returncode
             left = remote.objects()
             exited = remote.exited()
+            remote.keep_logs = bool(status or left or exited)
     except StartError as e:
         print(f"remote_workers.py: {e}", file=sys.stderr)
         return 2
     for text in exited:
         print(f"remote_workers.py: {text}", file=sys.stderr)
+    if remote.keep_logs:
+        print(f"remote_workers.py: moto's and the workers' logs are kept in {remote.logs}", file=sys.stderr)
     if left:
         print(f"remote_workers.py: {len(left)} objects left under {remote.store_url}:", file=sys.stderr)
         print("\n".join(f"    {key}" for key in left[:50]), file=sys.stderr)
