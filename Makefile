@@ -118,8 +118,14 @@ TEST_TMPDIR := $(CURDIR)/$(OUT)/test-tmp
 
 # The runner checks itself first (test/runner-selftest: files that must
 # pass, fail or skip); then test/shipped/ checks the shipped build, and the
-# whole suite runs twice with the tests' build: functions in DuckDB's
-# process, then in a pool of vgi-worker processes.
+# whole suite runs three times with the tests' build: functions in DuckDB's
+# process, in a pool of vgi-worker processes, and in HTTP workers with the
+# state on moto (test/remote_workers.py starts moto and the workers on
+# 127.0.0.1, adds the remote --settings and VGI_TEST_EXECUTION=remote, for
+# `skip-env VGI_TEST_EXECUTION=remote why` in files that cannot hold there,
+# and fails if the bucket holds anything afterwards).
+REMOTE_WORKERS := 2
+
 test-sql: release test-build venv
 	$(PY) test/sqllogictest.py --selftest
 	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
@@ -128,6 +134,10 @@ test-sql: release test-build venv
 	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
 	TMPDIR=$(TEST_TMPDIR) $(PY) test/sqllogictest.py --extension $(TEST_EXTENSION) \
 		--setting "vgi_execution='subprocess'" test/sql
+	scripts/setup-tools.sh >/dev/null
+	rm -rf $(TEST_TMPDIR) && mkdir -p $(TEST_TMPDIR)
+	TMPDIR=$(TEST_TMPDIR) $(PY) test/remote_workers.py --worker $(TEST_OUT)/vgi-worker --workers $(REMOTE_WORKERS) \
+		--moto-server $(MOTO_SERVER) -- $(PY) test/sqllogictest.py --extension $(TEST_EXTENSION) test/sql
 
 # Interrupts, progress, orphaned state, injected faults in both execution
 # modes, out-of-core runs and worker faults need a second thread or process,
@@ -136,11 +146,14 @@ test-sql: release test-build venv
 # empty. Checks that need root (mounting a tmpfs for the full disk) skip as
 # another user, with one line (-rs) naming the missing privilege; an xfail,
 # should one be added for a known bug, prints its reason (-rx).
-# test_release.py checks the shipped build, the others use the tests' build.
+# test_release.py checks the shipped build, the others use the tests' build;
+# test_remote.py starts moto ($(MOTO_SERVER), from scripts/setup-tools.sh).
 test-python: release test-build venv
+	scripts/setup-tools.sh >/dev/null
 	rm -rf $(TEST_TMPDIR)-python && mkdir -p $(TEST_TMPDIR)-python
 	TMPDIR=$(TEST_TMPDIR)-python $(PY) -m pytest -rsx -q test/python --extension $(TEST_EXTENSION) \
-		--shipped-extension $(EXTENSION) --duckdb-version $(DUCKDB_VERSION) --releases "$(DUCKDB_RELEASES)"
+		--shipped-extension $(EXTENSION) --duckdb-version $(DUCKDB_VERSION) --releases "$(DUCKDB_RELEASES)" \
+		--moto-server $(MOTO_SERVER)
 
 # `LOAD vgi;` by bare name in the DuckDB CLI of the release, after the same
 # install step as `make install` (into a private extension directory); skips

@@ -18,7 +18,8 @@ Directives: statement ok|error|maybe [connection] (an expected error after "----
 <REGEX>:/<!REGEX>: searched), query TYPES [nosort|rowsort|valuesort|connection] [label], skipif/onlyif,
 loop/foreach/concurrentloop/concurrentforeach ... endloop (${name} replaced), mode skip/unskip, halt, require
 (vgi loads --extension and then SETs every --setting; platform names are checked; other names are LOADed or skip
-the file), require-env, load [path [readonly]], restart, reconnect, sleep; set and hash-threshold are ignored.
+the file), require-env, skip-env NAME[=VALUE] REASON (skips the file when the variable is set, to VALUE if given,
+printing the reason), load [path [readonly]], restart, reconnect, sleep; set and hash-threshold are ignored.
 In SQL and expected text, ${VGI_EXTENSION} is the extension's absolute path (${VGI_EXTENSION_DIR} its folder) and __TEST_DIR__ a per-file temporary
 directory. Hash results ("N values hashing to X") are not supported and fail with a message saying so.
 
@@ -67,6 +68,7 @@ SINGLE_LINE_COMMANDS = (
     "require-env",
     "restart",
     "set",
+    "skip-env",
     "sleep",
 )
 HASH_RESULT = re.compile(r"^[0-9]+ values hashing to [0-9a-z]+$")
@@ -521,6 +523,7 @@ class FileRunner:
             "query": self.run_query,
             "require": self.require,
             "require-env": self.require_env,
+            "skip-env": self.skip_env,
             "load": self.load,
             "restart": lambda record, bindings: self.open_database(),
             "reconnect": lambda record, bindings: self.close_sessions(),
@@ -711,6 +714,15 @@ class FileRunner:
         if value is None or (len(record.params) > 1 and value != record.params[1]):
             raise SkipFile(f"require-env {' '.join(record.params)}")
         self.variables[name] = value
+
+    def skip_env(self, record: Record, bindings: dict[str, str]) -> None:
+        """skip-env NAME[=VALUE] REASON...: skip the rest of the file if the variable is set (to VALUE), saying why."""
+        if len(record.params) < 2:
+            self.fail(record, "", ["skip-env needs a variable (NAME or NAME=VALUE) and the reason to skip"])
+        name, has_value, value = record.params[0].partition("=")
+        actual = os.environ.get(name)
+        if actual is not None and (not has_value or actual == value):
+            raise SkipFile(f"skip-env {record.params[0]}: {' '.join(record.params[1:])}")
 
     def load(self, record: Record, bindings: dict[str, str]) -> None:
         """load [PATH [readonly]]: reopen on a database file (emptied first unless readonly), or in memory."""

@@ -11,7 +11,13 @@
   extension), so each test sees only its own state; after the test, its
   store must be empty (nothing left behind);
 - the `vgi` fixture: `connect()`, the store, its executions and the
-  `vgi-worker` children of this process.
+  `vgi-worker` children of this process;
+- the `remote_workers` fixture (test_remote.py): moto and three
+  `vgi-worker --http` beside the extension (test/remote_workers.py), the
+  AWS_* variables set in this process for the extension's side, and after
+  the test no object under the store's prefix; it skips, saying so, without
+  moto_server (`--moto-server`, default $VGI_MOTO_SERVER, else the tools
+  venv's of scripts/setup-tools.sh).
 
 This file is also imported as a plain module by the child processes of
 test_faults.py, which run a scenario with a TMPDIR or capabilities of their
@@ -23,11 +29,16 @@ import re
 import shutil
 import tempfile
 
+import sys
+
 import duckdb
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODES = ("in_process", "subprocess")
+
+sys.path.insert(0, os.path.join(ROOT, "test"))
+import remote_workers as harness  # noqa: E402  (test/remote_workers.py)
 
 
 def makefile_releases():
@@ -49,6 +60,8 @@ def pytest_addoption(parser):
     group.addoption("--releases", default=None,
                     help="every release the project builds for, space-separated (default: the Makefile's "
                          "DUCKDB_RELEASES); test_release.py")
+    group.addoption("--moto-server", default=None,
+                    help="moto's S3 server for test_remote.py (default: $VGI_MOTO_SERVER, else the tools venv's)")
     group.addoption("--out-of-core-rows", default="1000000,16000000",
                     help="input sizes of test_out_of_core.py, comma-separated (default: 1000000,16000000)")
 
@@ -167,6 +180,24 @@ def private_tmpdir(request, tmpdir_base, monkeypatch, vgi):
     left = vgi.contents(path)
     assert left == [], f"state left behind in the store: {left}"
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def remote_workers(pytestconfig, extension, monkeypatch):
+    """moto and three HTTP workers (the vgi-worker beside the extension), the
+    AWS_* variables in this process; afterwards nothing under the prefix."""
+    moto = pytestconfig.getoption("--moto-server") or harness.default_moto_server()
+    if not os.access(moto, os.X_OK):
+        pytest.skip(f"no moto_server at {moto} (scripts/setup-tools.sh installs it; or --moto-server)")
+    worker = os.path.join(os.path.dirname(extension), "vgi-worker")
+    with harness.RemoteWorkers(worker, workers=3, moto_server=moto) as remote:
+        for name, value in remote.env.items():
+            monkeypatch.setenv(name, value)
+        yield remote
+        if remote.moto.poll() is None:
+            remote.enforce_auth(False)
+            assert remote.objects() == [], f"left in the bucket: {remote.objects()}"
+        assert remote.exited() == [], remote.exited()
 
 
 def needs_root(privilege):
