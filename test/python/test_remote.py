@@ -135,10 +135,7 @@ def empty_after(remote, seconds):
 
 @pytest.mark.parametrize("phase", [
     "process",
-    pytest.param("combine", marks=pytest.mark.xfail(
-        strict=True, raises=LeftInBucket,
-        reason="known bug: the worker's combine, past vgi_worker_timeout_seconds, writes "
-               "<execution>/kv/k-vgi.finalize_ids after the query removed the execution; nothing removes it")),
+    "combine",
     "finalize",
 ])
 def test_a_call_past_the_timeout(vgi, remote_workers, phase):
@@ -188,9 +185,6 @@ def test_a_server_that_is_not_a_worker(vgi, remote_workers, garbage_url):
     still_usable(remote_workers, con)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: a 200 text answer is reported as 'the worker failed "
-                                       "(ProtocolError: server does not advertise exactly one "
-                                       "VGI-Accept-Max-Response-Bytes-Support: true)', not as not VGI's")
 def test_a_server_that_is_not_a_worker_is_named_so(vgi, remote_workers, garbage_url):
     con = connect(vgi, remote_workers, f"vgi_worker_urls = '{garbage_url}'")
     assert "the worker's answer is not VGI's" in error_of(con, QUERY)
