@@ -295,20 +295,17 @@ fn clear_leaves_nothing_of_the_execution() {
 }
 
 #[test]
-fn claiming_checks_that_the_execution_is_in_this_store() {
+fn an_execution_a_worker_opened_is_found_only_in_its_store() {
     let Some(moto) = server() else { return };
-    let workers = open(&moto, "claim-workers");
-    let elsewhere = open(&moto, "claim-elsewhere");
+    let workers = open(&moto, "opened-workers");
+    let elsewhere = open(&moto, "opened-elsewhere");
+    // What a worker's sink init stores (the key of vgi::worker's bind).
     workers.kv_put(b"opened", b"vgi.init", b"bind").unwrap();
-    workers.claim(b"opened").unwrap();
-    let err = elsewhere.claim(b"opened").unwrap_err().to_string();
-    assert!(
-        err.contains("claim s3://vgi-test/claim-elsewhere/")
-            && err.contains("keeps its state in another store"),
-        "{err}"
-    );
+    assert!(vgi::worker::opened_in(&workers, b"opened").unwrap());
+    assert!(!vgi::worker::opened_in(&elsewhere, b"opened").unwrap());
     workers.clear(b"opened").unwrap();
-    assert!(Raw::new(&moto).keys("claim-").is_empty());
+    assert!(!vgi::worker::opened_in(&workers, b"opened").unwrap());
+    assert!(Raw::new(&moto).keys("opened-").is_empty());
 }
 
 #[test]
