@@ -10,6 +10,9 @@ answers and of the object storage, and results equal to in-process ones.
   naming the function, the phase and the worker;
 - an HTTP server that is not a worker, moto refusing every request (403),
   a missing bucket and a stopped moto give errors naming what failed;
+- a vgi_store_url other than the workers' store is refused at init, and
+  the store is reached with DuckDB's s3 secret alone (no AWS_* variables in
+  this process), the narrowest scope winning;
 - after each fault the same connection runs a query correctly, and the
   bucket holds nothing under the store's prefix (the fixture checks too).
 """
@@ -220,6 +223,39 @@ def test_a_missing_bucket(vgi, remote_workers):
     error = error_of(con, QUERY)
     assert "buffer_input: invalid argument: vgi_store_url = 's3://vgi-no-such-bucket/state'" in error, error
     assert "NoSuchBucket" in error, error
+    still_usable(remote_workers, con)
+
+
+def test_a_store_url_that_is_not_the_workers_store(vgi, remote_workers):
+    other = f"s3://{remote_workers.bucket}/{remote_workers.prefix}-other"
+    con = connect(vgi, remote_workers, f"vgi_store_url = '{other}'")
+    error = error_of(con, QUERY)
+    assert f"buffer_input: init failed: invalid argument: the workers keep their state in another store than {other}" \
+        in error and "vgi_store_url must be the workers' --store" in error, error
+    # the worker removes what it had stored (the destructor goes on a thread of its own)
+    empty_after(remote_workers, 0)
+    assert remote_workers.objects(f"{remote_workers.prefix}-other") == []
+    still_usable(remote_workers, con)
+
+
+def test_the_store_is_reached_with_a_secret(vgi, remote_workers, monkeypatch):
+    # DuckDB's process has no AWS_* variables: only the secret says where the store is
+    for name in remote_workers.env:
+        monkeypatch.delenv(name)
+    # a fresh prefix of the workers' bucket, so that this process opens its store anew, with the secret
+    con = connect(vgi, remote_workers)
+    host_port = remote_workers.endpoint.split("://", 1)[1]
+    con.execute(f"CREATE SECRET vgi_state (TYPE s3, KEY_ID 'vgi-test', SECRET 'vgi-test', REGION 'us-east-1', "
+                f"ENDPOINT '{host_port}', USE_SSL false, URL_STYLE 'path', SCOPE 's3://{remote_workers.bucket}')")
+    assert con.execute(QUERY).fetchall() == ROWS
+    assert remote_workers.objects() == []
+    # a narrower secret wins for its scope: here one whose endpoint nothing listens on
+    dead = dead_url().split("://", 1)[1]
+    con.execute(f"CREATE SECRET vgi_dead (TYPE s3, KEY_ID 'k', SECRET 's', ENDPOINT '{dead}', USE_SSL false, "
+                f"SCOPE 's3://{remote_workers.bucket}/{remote_workers.prefix}')")
+    error = error_of(con, QUERY)
+    assert f"vgi_store_url = '{remote_workers.store_url}'" in error and f"http://{dead}/" in error, error
+    con.execute("DROP SECRET vgi_dead")
     still_usable(remote_workers, con)
 
 
