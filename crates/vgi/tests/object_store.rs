@@ -12,8 +12,8 @@ use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};
+use support::fault_proxy::{Fault, FaultProxy};
 use support::moto::{free_port, Moto};
-use support::strip_proxy::StripProxy;
 use vgi::error::Error;
 use vgi::store::{BufferingStore, S3Options};
 
@@ -352,7 +352,7 @@ fn a_server_that_ignores_conditional_create_is_refused_at_open() {
     let Some(moto) = server() else { return };
     let port: u16 = moto.endpoint.rsplit(':').next().unwrap().parse().unwrap();
     // The same moto, through a proxy that drops `If-None-Match`.
-    let proxy = StripProxy::start(port, "If-None-Match");
+    let proxy = FaultProxy::start(port, Fault::StripHeader("If-None-Match"));
     let url = format!("s3://{BUCKET}/ignored");
     refused_quickly(
         &url,
@@ -365,6 +365,50 @@ fn a_server_that_ignores_conditional_create_is_refused_at_open() {
     assert!(raw.keys("ignored").is_empty(), "{:?}", raw.keys("ignored"));
     open(&moto, "ignored").kv_put(b"e", b"k", b"v").unwrap();
     drop(proxy);
+}
+
+/// Creates whose answer the proxy replaces by a 500 after moto stored them:
+/// object_store sends each again, and moto refuses it as the object exists.
+fn lose_the_answers_to(moto: &Moto, path: &'static str) -> FaultProxy {
+    let port: u16 = moto.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let fault = Fault::HideAnswer {
+        header: "If-None-Match",
+        path,
+        times: 1,
+    };
+    FaultProxy::start(port, fault)
+}
+
+#[test]
+fn an_append_whose_answer_was_lost_is_written_once() {
+    let Some(moto) = server() else { return };
+    let proxy = lose_the_answers_to(&moto, "/log/");
+    let url = format!("s3://{BUCKET}/lost");
+    let store = BufferingStore::open_s3(&url, &options(&proxy.endpoint)).unwrap();
+    let first = store.append(b"e", b"n", b"k", b"once").unwrap();
+    assert_eq!(proxy.injected(), 1, "the first create was answered 500");
+    let second = store.append(b"e", b"n", b"k", b"next").unwrap();
+    assert_eq!(second, first + 1, "the retried create kept its id");
+    let entries = open(&moto, "lost").scan(b"e", b"n", b"k", -1, 10).unwrap();
+    let values: Vec<Vec<u8>> = entries.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(values, [b"once".to_vec(), b"next".to_vec()]);
+}
+
+#[test]
+fn a_probe_whose_answer_was_lost_still_opens_the_store() {
+    let Some(moto) = server() else { return };
+    let proxy = lose_the_answers_to(&moto, ".vgi-probe");
+    let url = format!("s3://{BUCKET}/probe-lost");
+    let store = BufferingStore::open_s3(&url, &options(&proxy.endpoint)).unwrap();
+    assert_eq!(proxy.injected(), 1, "the probe's create was answered 500");
+    store.kv_put(b"e", b"k", b"v").unwrap();
+    let raw = Raw::new(&moto);
+    assert_eq!(
+        raw.keys("probe-lost").len(),
+        1,
+        "{:?}",
+        raw.keys("probe-lost")
+    );
 }
 
 #[test]

@@ -1,3 +1,3 @@
 //! Helpers of the integration tests.
+pub mod fault_proxy;
 pub mod moto;
-pub mod strip_proxy;

@@ -145,7 +145,12 @@ impl ObjectBackend {
                 PutMode::Create.into(),
             ))
         };
-        create().map_err(|e| storage("create a probe object at", &url, e))?;
+        // The key is ours alone: if it exists, the create was sent again
+        // after its first answer was lost (see `create` in ops.rs).
+        match create() {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
+            Err(e) => return Err(storage("create a probe object at", &url, e)),
+        }
         let second = create();
         let removed = self
             .block_on(self.client.delete(&key))

@@ -7,7 +7,10 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, UpdateVersion};
+use object_store::{
+    Attribute, Attributes, GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode,
+    PutOptions, UpdateVersion,
+};
 
 use super::{storage, ObjectBackend};
 use crate::error::{Error, Result};
@@ -16,6 +19,7 @@ use crate::store::fs::Orphan;
 use crate::store::paths::{
     entry_name, exec_name, kv_name, kv_rel, log_rel, parse_entry_name, unhex,
 };
+use crate::store::random::random_bytes;
 
 /// Collisions after which the next id is recomputed from a listing instead
 /// of counting up (another process may have appended a lot).
@@ -26,6 +30,10 @@ const MAX_COLLISIONS: u32 = 4096;
 /// writes that were under way still land in it.
 const CLEAR_ATTEMPTS: u32 = 8;
 
+/// The user metadata (`x-amz-meta-vgi-writer`) that marks who created an
+/// entry: see [`ObjectBackend::create`].
+const WRITER_TAG: &str = "vgi-writer";
+
 /// A relative path of [`paths`](crate::store::paths) as a `/`-separated string.
 fn rel_str(rel: &Path) -> &str {
     rel.to_str().expect("store paths are made of hex digits")
@@ -35,7 +43,7 @@ impl ObjectBackend {
     /// Stores `value` under `(exec, key)`, replacing any previous value.
     pub(crate) fn kv_put(&self, exec: &[u8], key: &[u8], value: &[u8]) -> Result<()> {
         let object = self.kv_key(exec, key)?;
-        self.put(&object, value, PutMode::Overwrite).map(drop)
+        self.overwrite(&object, value)
     }
 
     /// The value under `(exec, key)`, or `None` if there is none.
@@ -94,7 +102,7 @@ impl ObjectBackend {
         };
         let mut collisions: u32 = 0;
         loop {
-            if self.put(&log.clone().join(entry_name(id)), value, PutMode::Create)? {
+            if self.create(&log.clone().join(entry_name(id)), value)? {
                 let mut hints = self.next_ids();
                 let slot = hints.entry(log.to_string()).or_insert(id + 1);
                 *slot = (*slot).max(id + 1);
@@ -147,7 +155,7 @@ impl ObjectBackend {
         bytes: &[u8],
     ) -> Result<()> {
         let object = self.entry_key(exec, ns, key, id)?;
-        if self.put(&object, bytes, PutMode::Create)? {
+        if self.create(&object, bytes)? {
             return Ok(());
         }
         Err(Error::Corrupt {
@@ -292,17 +300,55 @@ impl ObjectBackend {
         Ok(ids)
     }
 
-    /// Writes `value`, framed, at `object` in one request; false when `mode`
-    /// is a create and the object exists.
-    fn put(&self, object: &Key, value: &[u8], mode: PutMode) -> Result<bool> {
-        let result = self.block_on(
-            self.client
-                .put_opts(object, framed(value).into(), mode.into()),
-        );
+    /// Writes `value`, framed, at `object` in one request, replacing what is there.
+    fn overwrite(&self, object: &Key, value: &[u8]) -> Result<()> {
+        self.block_on(self.client.put(object, framed(value).into()))
+            .map(drop)
+            .map_err(|e| storage("put", &self.url_of(object), e))
+    }
+
+    /// Creates `object` holding `value`, framed, in one request; false when
+    /// another writer created it first.
+    ///
+    /// object_store sends a create again when its answer was a 5xx (or the
+    /// connection failed before one came): if the server had stored the
+    /// first one, the second is refused as if another writer had the id,
+    /// and the caller would write the same entry again at the next one.
+    /// So each create carries a tag of its own as user metadata, and a
+    /// refused create that finds its own tag on the object has succeeded.
+    fn create(&self, object: &Key, value: &[u8]) -> Result<bool> {
+        let tag = hex::encode(random_bytes::<16>()?);
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::Metadata(WRITER_TAG.into()), tag.clone().into());
+        let options = PutOptions {
+            mode: PutMode::Create,
+            attributes,
+            ..PutOptions::default()
+        };
+        let result = self.block_on(self.client.put_opts(object, framed(value).into(), options));
         match result {
             Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                Ok(self.writer_tag(object)?.as_deref() == Some(tag.as_str()))
+            }
             Err(e) => Err(storage("put", &self.url_of(object), e)),
+        }
+    }
+
+    /// The tag of the create that wrote `object` (see [`create`](Self::create));
+    /// `None` if it has none or is gone.
+    fn writer_tag(&self, object: &Key) -> Result<Option<String>> {
+        let options = GetOptions {
+            head: true,
+            ..GetOptions::default()
+        };
+        match self.block_on(self.client.get_opts(object, options)) {
+            Ok(found) => Ok(found
+                .attributes
+                .get(&Attribute::Metadata(WRITER_TAG.into()))
+                .map(|v| v.to_string())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(storage("head", &self.url_of(object), e)),
         }
     }
 
