@@ -104,7 +104,9 @@ EXAMPLE_PACKAGE := topk
 # Then the store on object storage (crates/vgi/tests/object_store.rs), with
 # the `object-store` feature, against moto's S3 server from the tools venv
 # (scripts/setup-tools.sh), which the tests start on a free 127.0.0.1 port.
-MOTO_SERVER := $(VGI_CACHE_DIR)/tools-venv/bin/moto_server
+# test/s3-server is moto with S3's atomic conditional writes (moto alone
+# checks If-None-Match, then writes: two racing creates can both succeed).
+MOTO_SERVER := $(CURDIR)/test/s3-server
 
 test-unit: duckdb
 	$(CARGO) test --release --workspace --exclude $(EXAMPLE_PACKAGE) $(CARGO_FLAGS)

@@ -49,13 +49,10 @@ EXECUTION_VAR = "VGI_TEST_EXECUTION"
 
 
 def default_moto_server() -> str:
-    """$VGI_MOTO_SERVER, else moto_server in the tools venv of scripts/setup-tools.sh."""
+    """$VGI_MOTO_SERVER, else test/s3-server (moto with atomic conditional writes, from the tools venv)."""
     if os.environ.get("VGI_MOTO_SERVER"):
         return os.environ["VGI_MOTO_SERVER"]
-    cache = os.environ.get("VGI_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vgi"
-    )
-    return os.path.join(cache, "tools-venv", "bin", "moto_server")
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "s3-server")
 
 
 def free_port() -> int:
@@ -321,8 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker", required=True, help="the vgi-worker binary")
     parser.add_argument("--workers", type=int, default=2, help="how many workers (default: %(default)s)")
-    parser.add_argument("--moto-server", default=None, help="moto_server (default: $VGI_MOTO_SERVER, else the "
-                                                            "tools venv's)")
+    parser.add_argument("--moto-server", default=None, help="moto's S3 server (default: $VGI_MOTO_SERVER, "
+                                                            "else test/s3-server)")
     parser.add_argument("--bucket", default="vgi-state", help="the bucket (default: %(default)s)")
     parser.add_argument("--prefix", default=None, help="the store prefix (default: a random one)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD...")

@@ -16,8 +16,8 @@
   `vgi-worker --http` beside the extension (test/remote_workers.py), the
   AWS_* variables set in this process for the extension's side, and after
   the test no object under the store's prefix; it skips, saying so, without
-  moto_server (`--moto-server`, default $VGI_MOTO_SERVER, else the tools
-  venv's of scripts/setup-tools.sh).
+  moto's server (`--moto-server`, default $VGI_MOTO_SERVER, else
+  test/s3-server: moto of scripts/setup-tools.sh, its conditional writes atomic).
 
 This file is also imported as a plain module by the child processes of
 test_faults.py, which run a scenario with a TMPDIR or capabilities of their
@@ -61,7 +61,7 @@ def pytest_addoption(parser):
                     help="every release the project builds for, space-separated (default: the Makefile's "
                          "DUCKDB_RELEASES); test_release.py")
     group.addoption("--moto-server", default=None,
-                    help="moto's S3 server for test_remote.py (default: $VGI_MOTO_SERVER, else the tools venv's)")
+                    help="moto's S3 server for test_remote.py (default: $VGI_MOTO_SERVER, else test/s3-server)")
     group.addoption("--out-of-core-rows", default="1000000,16000000",
                     help="input sizes of test_out_of_core.py, comma-separated (default: 1000000,16000000)")
 

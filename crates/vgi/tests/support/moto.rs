@@ -1,6 +1,7 @@
 //! A moto S3 server on a free 127.0.0.1 port, for the object-store tests.
-//! `VGI_MOTO_SERVER` names the `moto_server` binary; without it the tests
-//! skip, saying so.
+//! `VGI_MOTO_SERVER` names the server to run with `-H 127.0.0.1 -p PORT`
+//! (the Makefile's is `test/s3-server`: moto with atomic conditional writes);
+//! without it the tests skip, saying so.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
