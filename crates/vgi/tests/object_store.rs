@@ -38,7 +38,12 @@ fn server() -> Option<Moto> {
 }
 
 fn open(moto: &Moto, prefix: &str) -> BufferingStore {
-    BufferingStore::open_s3(&format!("s3://{BUCKET}/{prefix}"), &options(&moto.endpoint)).unwrap()
+    open_at(&moto.endpoint, prefix)
+}
+
+/// The store under `prefix` of the test bucket, through `endpoint`.
+fn open_at(endpoint: &str, prefix: &str) -> BufferingStore {
+    BufferingStore::open_s3(&format!("s3://{BUCKET}/{prefix}"), &options(endpoint)).unwrap()
 }
 
 /// The ids of the executions `store` lists, in its order.
@@ -350,9 +355,8 @@ fn the_conditional_create_probe_passes_on_moto_and_leaves_nothing() {
 #[test]
 fn a_server_that_ignores_conditional_create_is_refused_at_open() {
     let Some(moto) = server() else { return };
-    let port: u16 = moto.endpoint.rsplit(':').next().unwrap().parse().unwrap();
     // The same moto, through a proxy that drops `If-None-Match`.
-    let proxy = FaultProxy::start(port, Fault::StripHeader("If-None-Match"));
+    let proxy = FaultProxy::start(moto.port, Fault::StripHeader("If-None-Match"));
     let url = format!("s3://{BUCKET}/ignored");
     refused_quickly(
         &url,
@@ -370,21 +374,19 @@ fn a_server_that_ignores_conditional_create_is_refused_at_open() {
 /// Creates whose answer the proxy replaces by a 500 after moto stored them:
 /// object_store sends each again, and moto refuses it as the object exists.
 fn lose_the_answers_to(moto: &Moto, path: &'static str) -> FaultProxy {
-    let port: u16 = moto.endpoint.rsplit(':').next().unwrap().parse().unwrap();
     let fault = Fault::HideAnswer {
         header: "If-None-Match",
         path,
         times: 1,
     };
-    FaultProxy::start(port, fault)
+    FaultProxy::start(moto.port, fault)
 }
 
 #[test]
 fn an_append_whose_answer_was_lost_is_written_once() {
     let Some(moto) = server() else { return };
     let proxy = lose_the_answers_to(&moto, "/log/");
-    let url = format!("s3://{BUCKET}/lost");
-    let store = BufferingStore::open_s3(&url, &options(&proxy.endpoint)).unwrap();
+    let store = open_at(&proxy.endpoint, "lost");
     let first = store.append(b"e", b"n", b"k", b"once").unwrap();
     assert_eq!(proxy.injected(), 1, "the first create was answered 500");
     let second = store.append(b"e", b"n", b"k", b"next").unwrap();
@@ -398,8 +400,7 @@ fn an_append_whose_answer_was_lost_is_written_once() {
 fn a_probe_whose_answer_was_lost_still_opens_the_store() {
     let Some(moto) = server() else { return };
     let proxy = lose_the_answers_to(&moto, ".vgi-probe");
-    let url = format!("s3://{BUCKET}/probe-lost");
-    let store = BufferingStore::open_s3(&url, &options(&proxy.endpoint)).unwrap();
+    let store = open_at(&proxy.endpoint, "probe-lost");
     assert_eq!(proxy.injected(), 1, "the probe's create was answered 500");
     store.kv_put(b"e", b"k", b"v").unwrap();
     let raw = Raw::new(&moto);

@@ -16,7 +16,8 @@ pub struct Moto {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
-    port: u16,
+    /// The port of `endpoint`.
+    pub port: u16,
 }
 
 /// A free loopback port (free when this returns; moto binds it next).

@@ -21,11 +21,8 @@ use std::time::Duration;
 
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
-use object_store::{
-    BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, PutMode, RetryConfig,
-};
+use object_store::{BackoffConfig, ClientConfigKey, ObjectStoreExt, RetryConfig};
 
-use super::frame::framed;
 use super::random::random_bytes;
 use crate::error::{Error, Result};
 
@@ -138,26 +135,16 @@ impl ObjectBackend {
     fn probe_conditional_create(&self) -> Result<()> {
         let key = self.key(&format!(".vgi-probe-{}", hex::encode(random_bytes::<8>()?)));
         let url = self.url_of(&key);
-        let create = || {
-            self.block_on(self.client.put_opts(
-                &key,
-                framed(b"probe").into(),
-                PutMode::Create.into(),
-            ))
-        };
-        // The key is ours alone: if it exists, the create was sent again
-        // after its first answer was lost (see `create` in ops.rs).
-        match create() {
-            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
-            Err(e) => return Err(storage("create a probe object at", &url, e)),
-        }
-        let second = create();
+        // A create sent again after its first answer was lost finds its own
+        // tag (see `create_as` in ops.rs); the key is ours alone either way.
+        self.create_as("create a probe object at", &key, b"probe")?;
+        let second = self.create_as("create a probe object again at", &key, b"probe");
         let removed = self
             .block_on(self.client.delete(&key))
             .map_err(|e| storage("delete the probe object", &url, e));
         match second {
-            Err(object_store::Error::AlreadyExists { .. }) => removed,
-            Ok(_) => Err(Error::Storage {
+            Ok(false) => removed,
+            Ok(true) => Err(Error::Storage {
                 op: "check conditional create at",
                 url,
                 message: "the server overwrote an existing object on a create with \
@@ -165,7 +152,7 @@ impl ObjectBackend {
                           could take the same log entry id, so this server cannot hold a store"
                     .into(),
             }),
-            Err(e) => Err(storage("create a probe object again at", &url, e)),
+            Err(e) => Err(e),
         }
     }
 

@@ -31,7 +31,7 @@ const MAX_COLLISIONS: u32 = 4096;
 const CLEAR_ATTEMPTS: u32 = 8;
 
 /// The user metadata (`x-amz-meta-vgi-writer`) that marks who created an
-/// entry: see [`ObjectBackend::create`].
+/// entry: see [`ObjectBackend::create_as`].
 const WRITER_TAG: &str = "vgi-writer";
 
 /// A relative path of [`paths`](crate::store::paths) as a `/`-separated string.
@@ -102,7 +102,7 @@ impl ObjectBackend {
         };
         let mut collisions: u32 = 0;
         loop {
-            if self.create(&log.clone().join(entry_name(id)), value)? {
+            if self.create_as("put", &log.clone().join(entry_name(id)), value)? {
                 let mut hints = self.next_ids();
                 let slot = hints.entry(log.to_string()).or_insert(id + 1);
                 *slot = (*slot).max(id + 1);
@@ -155,7 +155,7 @@ impl ObjectBackend {
         bytes: &[u8],
     ) -> Result<()> {
         let object = self.entry_key(exec, ns, key, id)?;
-        if self.create(&object, bytes)? {
+        if self.create_as("put", &object, bytes)? {
             return Ok(());
         }
         Err(Error::Corrupt {
@@ -308,7 +308,8 @@ impl ObjectBackend {
     }
 
     /// Creates `object` holding `value`, framed, in one request; false when
-    /// another writer created it first.
+    /// another writer created it first. A failed request is an error that
+    /// names `op`.
     ///
     /// object_store sends a create again when its answer was a 5xx (or the
     /// connection failed before one came): if the server had stored the
@@ -316,7 +317,7 @@ impl ObjectBackend {
     /// and the caller would write the same entry again at the next one.
     /// So each create carries a tag of its own as user metadata, and a
     /// refused create that finds its own tag on the object has succeeded.
-    fn create(&self, object: &Key, value: &[u8]) -> Result<bool> {
+    pub(super) fn create_as(&self, op: &'static str, object: &Key, value: &[u8]) -> Result<bool> {
         let tag = hex::encode(random_bytes::<16>()?);
         let mut attributes = Attributes::new();
         attributes.insert(Attribute::Metadata(WRITER_TAG.into()), tag.clone().into());
@@ -331,11 +332,11 @@ impl ObjectBackend {
             Err(object_store::Error::AlreadyExists { .. }) => {
                 Ok(self.writer_tag(object)?.as_deref() == Some(tag.as_str()))
             }
-            Err(e) => Err(storage("put", &self.url_of(object), e)),
+            Err(e) => Err(storage(op, &self.url_of(object), e)),
         }
     }
 
-    /// The tag of the create that wrote `object` (see [`create`](Self::create));
+    /// The tag of the create that wrote `object` (see [`create_as`](Self::create_as));
     /// `None` if it has none or is gone.
     fn writer_tag(&self, object: &Key) -> Result<Option<String>> {
         let options = GetOptions {
