@@ -2,12 +2,16 @@
 //! `vgi-worker` processes it starts (subprocess execution), or clients of
 //! the HTTP workers of `vgi_worker_urls` (remote execution).
 //!
-//! Workers are handed out oldest-idle first, so consecutive calls alternate
-//! between processes (or URLs). A worker whose connection broke (it died,
-//! timed out or answered out of turn) is dropped, which kills a process, and
-//! replaced on the next checkout.
+//! Processes are handed out oldest-idle first, so consecutive calls
+//! alternate between them. An HTTP call goes to the URL with the fewest of
+//! the pool's calls in flight (ties in turn), as a load balancer's "least
+//! outstanding requests" would: however calls return, concurrent calls land
+//! on different workers while some are free. A worker whose connection broke
+//! (it died, timed out or answered out of turn) is dropped, which kills a
+//! process, and replaced on the next checkout.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -54,12 +58,35 @@ pub(crate) struct Worker {
     pub(crate) logs: Arc<Mutex<Vec<String>>>,
     /// The connection's shared memory for large batches.
     pub(crate) shared: SharedMemory,
+    /// The index of the worker's URL in the pool's (remote execution).
+    target: Option<usize>,
+    /// Counts the worker among its URL's calls in flight while checked out.
+    lease: Option<InFlight>,
+}
+
+/// One call in flight to a URL, for as long as it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        InFlight(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Worker {
+    /// A worker with serial number `serial`: a process, or a client of the
+    /// pool's URL number `target`.
     fn spawn(
         config: &WorkerConfig,
         serial: u64,
+        target: Option<usize>,
         http: Option<&Arc<ReqwestExecutor>>,
     ) -> Result<Worker> {
         let logs: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -86,7 +113,9 @@ impl Worker {
             Endpoint::Urls(urls) => {
                 let http =
                     http.ok_or_else(|| Error::function("an HTTP pool without its client"))?;
-                let url = &urls[usize::try_from(serial - 1).unwrap_or(0) % urls.len().max(1)];
+                let url = target
+                    .and_then(|target| urls.get(target))
+                    .ok_or_else(|| Error::function("an HTTP worker without its URL"))?;
                 let client = HttpClient::connect(url.as_str())
                     .protocol(PROTOCOL_NAME)
                     .protocol_version(PROTOCOL_VERSION)
@@ -107,6 +136,8 @@ impl Worker {
             url,
             logs,
             shared: SharedMemory::new(shared),
+            target,
+            lease: None,
         })
     }
 
@@ -131,6 +162,11 @@ pub(crate) struct Pool {
     spawned: Mutex<u64>,
     /// The connections of the pool's HTTP clients (remote execution).
     http: Option<Arc<ReqwestExecutor>>,
+    /// The calls in flight to each URL (remote execution).
+    in_flight: Vec<Arc<AtomicUsize>>,
+    /// Where the next search for the least busy URL starts, so that ties
+    /// go to the URLs in turn.
+    next_url: AtomicUsize,
 }
 
 impl Pool {
@@ -152,27 +188,80 @@ impl Pool {
     }
 
     fn new(config: WorkerConfig) -> Result<Pool> {
+        let (http, in_flight) = match &config.endpoint {
+            Endpoint::Urls(urls) => (
+                Some(Arc::new(ReqwestExecutor::new()?)),
+                urls.iter().map(|_| Arc::default()).collect(),
+            ),
+            Endpoint::Command(_) => (None, Vec::new()),
+        };
         Ok(Pool {
             idle: Mutex::default(),
             spawned: Mutex::new(0),
-            http: match config.endpoint {
-                Endpoint::Urls(_) => Some(Arc::new(ReqwestExecutor::new()?)),
-                Endpoint::Command(_) => None,
-            },
+            http,
+            in_flight,
+            next_url: AtomicUsize::new(0),
             config,
         })
     }
 
-    /// An idle worker, after starting workers up to the pool's size.
+    /// A worker for one call: a client of the least busy URL, or an idle
+    /// process.
+    pub(crate) fn checkout(&self) -> Result<Worker> {
+        if self.in_flight.is_empty() {
+            self.checkout_process()
+        } else {
+            self.checkout_url()
+        }
+    }
+
+    /// An idle client of the URL with the fewest calls in flight, or a new
+    /// one (a client opens its connection at its first request). The choice
+    /// and its count happen under the pool's lock, so concurrent checkouts
+    /// see each other.
+    fn checkout_url(&self) -> Result<Worker> {
+        let mut idle = self.idle();
+        let target = self.least_busy_url();
+        let lease = InFlight::new(&self.in_flight[target]);
+        let found = idle
+            .iter()
+            .position(|worker| worker.target == Some(target))
+            .and_then(|at| idle.remove(at));
+        drop(idle);
+        let mut worker = match found {
+            Some(worker) => worker,
+            None => Worker::spawn(
+                &self.config,
+                self.next_serial(),
+                Some(target),
+                self.http.as_ref(),
+            )?,
+        };
+        worker.lease = Some(lease);
+        Ok(worker)
+    }
+
+    /// The URL with the fewest calls in flight; among equals, the first
+    /// from a start that moves on at every call.
+    fn least_busy_url(&self) -> usize {
+        let count = self.in_flight.len();
+        let start = self.next_url.fetch_add(1, Ordering::Relaxed) % count;
+        (0..count)
+            .map(|offset| (start + offset) % count)
+            .min_by_key(|&at| self.in_flight[at].load(Ordering::SeqCst))
+            .unwrap_or(0)
+    }
+
+    /// An idle process, after starting workers up to the pool's size.
     /// Workers are started without holding the pool's lock, so other calls
     /// take and return workers meanwhile; a worker that fails to start is an
     /// error only when no started one is at hand.
-    pub(crate) fn checkout(&self) -> Result<Worker> {
+    fn checkout_process(&self) -> Result<Worker> {
         let missing = self.config.size.max(1).saturating_sub(self.idle().len());
         let mut started = Vec::with_capacity(missing);
         let mut failed = None;
         for _ in 0..missing {
-            match Worker::spawn(&self.config, self.next_serial(), self.http.as_ref()) {
+            match Worker::spawn(&self.config, self.next_serial(), None, None) {
                 Ok(worker) => started.push(worker),
                 Err(e) => {
                     failed = Some(e);
@@ -188,7 +277,7 @@ impl Pool {
             // Calls on other threads took the idle workers meanwhile.
             (None, None) => {
                 drop(idle);
-                Worker::spawn(&self.config, self.next_serial(), self.http.as_ref())
+                Worker::spawn(&self.config, self.next_serial(), None, None)
             }
         }
     }
@@ -205,7 +294,8 @@ impl Pool {
 
     /// Returns `worker` to the pool if its connection can take another call.
     /// Beyond [`MAX_IDLE`] idle workers, the extra one exits.
-    pub(crate) fn checkin(&self, worker: Worker) {
+    pub(crate) fn checkin(&self, mut worker: Worker) {
+        worker.lease = None;
         let mut idle = self.idle();
         if worker.client.is_reusable() && idle.len() < MAX_IDLE.max(self.config.size) {
             idle.push_back(worker);
@@ -238,6 +328,74 @@ pub(crate) fn test_program(dir: &std::path::Path, name: &str, body: &str) -> std
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pool of clients of three URLs nothing listens on (no call is made).
+    fn url_pool() -> Pool {
+        let urls = (1..=3).map(|n| format!("http://127.0.0.1:{n}")).collect();
+        Pool::new(WorkerConfig {
+            endpoint: Endpoint::Urls(urls),
+            timeout: None,
+            size: 3,
+            shared_memory: false,
+        })
+        .unwrap()
+    }
+
+    fn url(worker: &Worker) -> String {
+        worker.url.clone().unwrap()
+    }
+
+    #[test]
+    fn a_call_goes_to_the_url_with_the_fewest_calls_in_flight() {
+        let pool = url_pool();
+        let first: Vec<Worker> = (0..3).map(|_| pool.checkout().unwrap()).collect();
+        let mut urls: Vec<String> = first.iter().map(url).collect();
+        urls.sort();
+        urls.dedup();
+        assert_eq!(urls.len(), 3, "three calls at once, three URLs");
+        let mut first = first.into_iter();
+        let (a, b, c) = (
+            first.next().unwrap(),
+            first.next().unwrap(),
+            first.next().unwrap(),
+        );
+        let (freed, busy) = (url(&c), [url(&a), url(&b)]);
+        pool.checkin(c);
+        let next = pool.checkout().unwrap();
+        assert_eq!(
+            url(&next),
+            freed,
+            "the only URL with one call in flight, not {busy:?}"
+        );
+        let broken = url(&a);
+        drop(a);
+        let after = pool.checkout().unwrap();
+        assert_eq!(
+            url(&after),
+            broken,
+            "a dropped worker's call is no longer in flight"
+        );
+        let fourth = pool.checkout().expect("more calls than URLs share them");
+        drop((b, next, after, fourth));
+        assert!(pool.in_flight.iter().all(|n| n.load(Ordering::SeqCst) == 0));
+    }
+
+    #[test]
+    fn calls_one_after_another_go_to_the_urls_in_turn() {
+        let pool = url_pool();
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            let worker = pool.checkout().unwrap();
+            seen.push(url(&worker));
+            pool.checkin(worker);
+        }
+        assert_eq!(seen[..3], seen[3..], "{seen:?}");
+        let mut first = seen[..3].to_vec();
+        first.sort();
+        first.dedup();
+        assert_eq!(first.len(), 3, "{seen:?}");
+        assert!(pool.idle().len() <= 3, "an idle client per URL is reused");
+    }
 
     #[test]
     fn a_worker_that_cannot_start_is_no_error_while_another_is_idle() {
