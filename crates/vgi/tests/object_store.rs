@@ -159,6 +159,26 @@ fn a_second_store_on_the_same_prefix_continues_the_ids() {
 }
 
 #[test]
+fn an_append_behind_other_writers_lists_the_log_instead_of_trying_each_id() {
+    let Some(moto) = server() else { return };
+    let proxy = FaultProxy::start(moto.port, Fault::None);
+    let behind = open_at(&proxy.endpoint, "behind");
+    assert_eq!(behind.append(b"e", b"n", b"k", b"first").unwrap(), 0);
+    let other = open(&moto, "behind");
+    for i in 0..20u8 {
+        other.append(b"e", b"n", b"k", [i]).unwrap();
+    }
+    let before = proxy.requests().len();
+    assert_eq!(behind.append(b"e", b"n", b"k", b"late").unwrap(), 21);
+    let sent = proxy.requests()[before..].to_vec();
+    let puts = sent.iter().filter(|line| line.starts_with("PUT ")).count();
+    assert_eq!(
+        puts, 2,
+        "refused at the id it counted, created at the one after the listed last: {sent:?}"
+    );
+}
+
+#[test]
 fn concurrent_appends_never_collide() {
     let Some(moto) = server() else { return };
     let shared = Arc::new(open(&moto, "race"));

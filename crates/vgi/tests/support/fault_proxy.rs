@@ -1,12 +1,13 @@
 //! A loopback HTTP proxy in front of a real server that injects one fault
 //! (each request on its own connection): a server that ignores a request
 //! header (`If-None-Match`, for the store's conditional-create probe), or
-//! an answer lost after the server acted on the request.
+//! an answer lost after the server acted on the request. It records the
+//! request lines it relayed, so tests can count requests.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ const MAX_HEAD: usize = 64 * 1024;
 /// What the proxy does to the traffic it relays.
 #[derive(Clone, Copy, Debug)]
 pub enum Fault {
+    /// Relays every request as it is.
+    None,
     /// Drops this request header.
     StripHeader(&'static str),
     /// The first `times` requests that carry `header` and whose path holds
@@ -35,6 +38,8 @@ pub struct FaultProxy {
     stop: Arc<AtomicBool>,
     /// Requests the fault changed so far.
     injected: Arc<AtomicUsize>,
+    /// The request lines relayed so far (`PUT /bucket/key HTTP/1.1`).
+    requests: Arc<Mutex<Vec<String>>>,
     port: u16,
     thread: Option<JoinHandle<()>>,
 }
@@ -46,17 +51,21 @@ impl FaultProxy {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let injected = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::default();
         let thread = {
             let stop = Arc::clone(&stop);
             let injected = Arc::clone(&injected);
+            let requests = Arc::clone(&requests);
             std::thread::spawn(move || {
                 for client in listener.incoming() {
                     if stop.load(Ordering::Acquire) {
                         return;
                     }
                     if let Ok(client) = client {
-                        let injected = Arc::clone(&injected);
-                        std::thread::spawn(move || serve(client, upstream, fault, &injected));
+                        let (injected, requests) = (Arc::clone(&injected), Arc::clone(&requests));
+                        std::thread::spawn(move || {
+                            serve(client, upstream, fault, &injected, &requests)
+                        });
                     }
                 }
             })
@@ -65,6 +74,7 @@ impl FaultProxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             stop,
             injected,
+            requests,
             port,
             thread: Some(thread),
         }
@@ -73,6 +83,11 @@ impl FaultProxy {
     /// How many requests the fault changed so far.
     pub fn injected(&self) -> usize {
         self.injected.load(Ordering::Acquire)
+    }
+
+    /// The request lines relayed so far, in the order they came.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
     }
 }
 
@@ -88,7 +103,13 @@ impl Drop for FaultProxy {
 }
 
 /// Relays one request and its answer, with `fault`.
-fn serve(mut client: TcpStream, upstream: u16, fault: Fault, injected: &AtomicUsize) {
+fn serve(
+    mut client: TcpStream,
+    upstream: u16,
+    fault: Fault,
+    injected: &AtomicUsize,
+    requests: &Mutex<Vec<String>>,
+) {
     let timeout = Some(Duration::from_secs(10));
     client.set_read_timeout(timeout).ok();
     let mut head = Vec::new();
@@ -100,6 +121,10 @@ fn serve(mut client: TcpStream, upstream: u16, fault: Fault, injected: &AtomicUs
         head.push(byte[0]);
     }
     let text = String::from_utf8_lossy(&head);
+    requests
+        .lock()
+        .unwrap()
+        .push(text.split("\r\n").next().unwrap_or("").to_string());
     let name_of = |line: &str| line.split(':').next().unwrap_or("").trim().to_string();
     let has = |header: &str| {
         text.split("\r\n")
@@ -107,6 +132,7 @@ fn serve(mut client: TcpStream, upstream: u16, fault: Fault, injected: &AtomicUs
             .any(|line| name_of(line).eq_ignore_ascii_case(header))
     };
     let (stripped, hide_answer) = match fault {
+        Fault::None => (None, false),
         Fault::StripHeader(header) => (Some(header), false),
         Fault::HideAnswer {
             header,

@@ -21,8 +21,10 @@ use crate::store::paths::{
 };
 use crate::store::random::random_bytes;
 
-/// Collisions after which the next id is recomputed from a listing instead
-/// of counting up (another process may have appended a lot).
+/// After the first collision of an append, and then after every this many,
+/// the next id comes from a listing instead of counting up: a collision
+/// means other writers appended meanwhile, maybe many times, and each
+/// collision costs an upload of the whole entry.
 const RESCAN_AFTER: u32 = 16;
 /// Collisions after which an append gives up (each costs a request).
 const MAX_COLLISIONS: u32 = 4096;
@@ -120,7 +122,7 @@ impl ObjectBackend {
                 path: PathBuf::from(self.url_of(&log)),
                 reason: "entry ids exhausted".into(),
             })?;
-            id = if collisions.is_multiple_of(RESCAN_AFTER) {
+            id = if collisions == 1 || collisions.is_multiple_of(RESCAN_AFTER) {
                 self.next_after_max(&log)?.max(next)
             } else {
                 next
