@@ -2,6 +2,7 @@
 //! needs it, and the key under which the sink `init` persists it.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -24,6 +25,30 @@ pub(crate) const INIT_KEY: &[u8] = b"vgi.init";
 /// relies on that store to remove the execution.
 pub fn opened_in(store: &BufferingStore, exec: &[u8]) -> Result<bool> {
     Ok(store.kv_modified(exec, INIT_KEY)?.is_some())
+}
+
+/// The longest a use of an execution goes unrecorded.
+const USE_RECORDED_WITHIN: Duration = Duration::from_secs(1);
+
+/// Marks execution `exec` as used now, for the workers that remove
+/// executions idle for `idle`; false if it is not open (no init, or it
+/// ended). A use recorded less than a second (or a tenth of `idle`) ago is
+/// left as it is: in object storage the mark is a read and a rewrite of the
+/// init record, which every call of an execution would otherwise pay.
+pub(crate) fn mark_used(store: &BufferingStore, exec: &[u8], idle: Duration) -> Result<bool> {
+    let fresh = USE_RECORDED_WITHIN.min(idle / 10);
+    match store.kv_modified(exec, INIT_KEY)? {
+        None => Ok(false),
+        Some(at)
+            if SystemTime::now()
+                .duration_since(at)
+                .is_ok_and(|age| age >= fresh) =>
+        {
+            store.kv_touch(exec, INIT_KEY)
+        }
+        // Recorded within `fresh`, or later than this clock's now.
+        Some(_) => Ok(true),
+    }
 }
 
 /// One bound call of a function.
@@ -130,5 +155,36 @@ impl Bound {
         params.settings = self.settings.clone();
         params.attach_opaque_data = self.opaque_data.clone();
         params
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    #[test]
+    fn a_use_is_recorded_unless_one_was_within_a_tenth_of_the_idle_time() {
+        let (_dir, store) = test_store();
+        let idle = Duration::from_secs(600);
+        assert!(!mark_used(&store, b"e", idle).unwrap(), "no init: not open");
+        store.kv_put(b"e", INIT_KEY, b"init").unwrap();
+        let written = store.kv_modified(b"e", INIT_KEY).unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(mark_used(&store, b"e", idle).unwrap());
+        assert_eq!(
+            store.kv_modified(b"e", INIT_KEY).unwrap(),
+            Some(written),
+            "written just now: left as it is"
+        );
+        assert!(mark_used(&store, b"e", Duration::from_millis(50)).unwrap());
+        let touched = store.kv_modified(b"e", INIT_KEY).unwrap().unwrap();
+        assert!(touched > written, "older than a tenth of 50 ms: recorded");
+        assert_eq!(
+            store.kv_get(b"e", INIT_KEY).unwrap().as_deref(),
+            Some(&b"init"[..])
+        );
+        store.clear(b"e").unwrap();
+        assert!(!mark_used(&store, b"e", idle).unwrap(), "ended: not open");
     }
 }

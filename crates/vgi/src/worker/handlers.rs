@@ -11,7 +11,7 @@ use vgi_rpc::log::LogLevel;
 use vgi_rpc::server::{CallContext, Request};
 use vgi_rpc::stream::StreamResult;
 
-use super::bound::{Bound, INIT_KEY};
+use super::bound::{mark_used, Bound, INIT_KEY};
 use super::streams::{Finalize, Finished};
 use super::{catalog, cleanup};
 use crate::ipc::{decode_batches, encode_batch};
@@ -245,7 +245,7 @@ impl Worker {
                 hex::encode(exec)
             ))
         };
-        if !self.store.kv_touch(exec, INIT_KEY)? {
+        if !mark_used(&self.store, exec, self.idle)? {
             self.cache().remove(exec);
             return Err(unknown());
         }
