@@ -7,7 +7,8 @@
 #                 wheel, the CLI test, and the example extension's tests
 #   make example  build the example extension build/v$(DUCKDB_VERSION)/topk.duckdb_extension
 #   make install  INSTALL the extension so that `LOAD vgi;` finds it by name
-#   make bench    time vgi against native DuckDB (bench/bench.py; JSON in build/bench.json)
+#   make bench    time vgi against native DuckDB (bench/bench.py; JSON in build/bench.json),
+#                 then remote execution by worker count (bench/remote.py)
 #
 # Every target is for one DuckDB release: DUCKDB_VERSION (default below; e.g.
 # `make test DUCKDB_VERSION=2.0.0`). A C++-ABI extension loads only into the
@@ -192,15 +193,20 @@ test-examples: example release venv
 		$(PY) test/sqllogictest.py --extension $(EXAMPLE_EXTENSION) test/examples
 
 # vgi vs native DuckDB, 1M and 10M rows, 1 and 2 threads (about 2.5 minutes on
-# two cores); options: make bench BENCH_ARGS="--quick" (or --rows, --repeat, --threads).
-bench: release venv
+# two cores; options: BENCH_ARGS="--quick", or --rows, --repeat, --threads),
+# then remote execution (bench-remote).
+bench: release test-build venv
 	$(PY) bench/bench.py --extension $(EXTENSION) $(BENCH_ARGS)
-
-# Remote execution (bench/remote.py): moto and HTTP workers on 127.0.0.1,
-# 1M rows, 2 threads, 1 and 2 workers (about a minute); BENCH_REMOTE_ARGS.
-bench-remote: release venv
 	scripts/setup-tools.sh >/dev/null
-	$(PY) bench/remote.py --extension $(EXTENSION) --moto-server $(MOTO_SERVER) $(BENCH_REMOTE_ARGS)
+	$(BENCH_REMOTE)
+
+# Remote execution (bench/remote.py): moto and 3 HTTP workers on 127.0.0.1,
+# 1M rows, 3 threads, 1, 2 and 3 workers, with the tests' build for its
+# busy_per_batch fixture (about 3 minutes); options: BENCH_REMOTE_ARGS.
+BENCH_REMOTE = $(PY) bench/remote.py --extension $(TEST_EXTENSION) --moto-server $(MOTO_SERVER) $(BENCH_REMOTE_ARGS)
+bench-remote: test-build venv
+	scripts/setup-tools.sh >/dev/null
+	$(BENCH_REMOTE)
 
 install: release venv
 	$(PY) scripts/install.py $(EXTENSION)
