@@ -8,6 +8,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use super::arrow_ffi::{check_batch_schema, WireSchema};
+use super::in_place::InPlace;
 use super::registry::RegisteredFunction;
 use super::subprocess::{
     check_settings, pool_for, store_for, Remote, RemoteBind, STORE_URL_SETTING,
@@ -274,6 +275,34 @@ impl Execution {
                 batch.num_rows(),
                 hex::encode(&state_id),
                 in_worker(&worker)
+            )
+        });
+        lock(&self.state_ids).push(state_id);
+        Ok(())
+    }
+
+    /// The function's in-place sink for one sinking thread, when it has one
+    /// and runs in this process (in worker processes, batches cross as Arrow).
+    pub(crate) fn in_place_start(&self) -> Result<Option<InPlace>> {
+        if self.remote.is_some() {
+            return Ok(None);
+        }
+        let sink = self
+            .call
+            .function
+            .function
+            .in_place_sink(&self.params(None))?;
+        Ok(sink.map(InPlace::new))
+    }
+
+    /// Ends a thread's in-place sink and records its state id with those of `process`.
+    pub(crate) fn in_place_finish(&self, sink: InPlace) -> Result<()> {
+        let rows = sink.rows();
+        let state_id = sink.finish()?;
+        self.debug(|| {
+            format!(
+                "process rows={rows} batch_index=None state_id={} in place",
+                hex::encode(&state_id)
             )
         });
         lock(&self.state_ids).push(state_id);

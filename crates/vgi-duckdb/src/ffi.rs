@@ -22,6 +22,7 @@ use arrow_schema::{DataType, Field, Schema};
 use super::arrow_ffi::{export_batch, export_schema, import_batch, read_batch, read_schema};
 use super::execution::{BoundCall, Execution, LogLine, Producer};
 use super::guard::{guarded, quietly, vgi_error_free};
+use super::in_place::{InPlace, VgiColumn};
 use super::registry::{RegisteredFunction, Registry};
 use vgi::sdk::{ArgSpec, ArgType, Arguments, Error, Interrupt, Settings};
 use vgi::store::Orphan;
@@ -66,6 +67,7 @@ type VgiFunction = RegisteredFunction;
 type VgiBoundCall = Arc<BoundCall>;
 type VgiExecution = Execution;
 type VgiProducer = Producer;
+type VgiInPlace = InPlace;
 
 /// Asks DuckDB whether the query of `context` was interrupted (non-zero: yes).
 type InterruptProbe = unsafe extern "C" fn(context: *mut c_void) -> c_int;
@@ -94,7 +96,7 @@ type Err = *mut *mut c_char;
 
 /// The version of the C ABI this side implements: `VGI_FFI_VERSION` in
 /// `cpp/vgi_ffi.h` (raise both with any change to the table or what it passes).
-pub(crate) const VGI_FFI_VERSION: u32 = 2;
+pub(crate) const VGI_FFI_VERSION: u32 = 3;
 
 /// Mirrors `struct VgiApi` in `cpp/vgi_ffi.h`, field for field.
 #[repr(C)]
@@ -166,6 +168,19 @@ pub(crate) struct VgiApi {
     execution_combine: unsafe extern "C" fn(*mut VgiExecution, *mut usize, Err) -> c_int,
     execution_finalize: unsafe extern "C" fn(*mut VgiExecution, usize, Err) -> *mut VgiProducer,
     execution_end: unsafe extern "C" fn(*mut VgiExecution),
+    execution_in_place_start:
+        unsafe extern "C" fn(*mut VgiExecution, *mut *mut VgiInPlace, Err) -> c_int,
+    execution_in_place_sink: unsafe extern "C" fn(
+        *mut VgiExecution,
+        *mut VgiInPlace,
+        *const VgiColumn,
+        usize,
+        usize,
+        Err,
+    ) -> c_int,
+    execution_in_place_finish:
+        unsafe extern "C" fn(*mut VgiExecution, *mut VgiInPlace, Err) -> c_int,
+    in_place_free: unsafe extern "C" fn(*mut VgiInPlace),
     execution_next_log: unsafe extern "C" fn(*mut VgiExecution, *mut c_int) -> *mut c_char,
     producer_next: unsafe extern "C" fn(*mut VgiProducer, *mut FFI_ArrowArray, Err) -> c_int,
     producer_free: unsafe extern "C" fn(*mut VgiProducer),
@@ -200,6 +215,10 @@ pub(crate) static API: VgiApi = VgiApi {
     execution_combine,
     execution_finalize,
     execution_end,
+    execution_in_place_start,
+    execution_in_place_sink,
+    execution_in_place_finish,
+    in_place_free,
     execution_next_log,
     producer_next,
     producer_free,
@@ -607,6 +626,57 @@ unsafe extern "C" fn execution_end(exec: *mut VgiExecution) {
             eprintln!("vgi: could not remove an execution's state: {e}");
         }
     });
+}
+
+unsafe extern "C" fn execution_in_place_start(
+    exec: *mut VgiExecution,
+    out: *mut *mut VgiInPlace,
+    error: Err,
+) -> c_int {
+    status(guarded(error, || {
+        // SAFETY: C++ passes a live execution and a writable out pointer.
+        let sink = unsafe { &*exec }.in_place_start()?;
+        unsafe { *out = sink.map_or(std::ptr::null_mut(), |s| Box::into_raw(Box::new(s))) };
+        Ok(())
+    }))
+}
+
+unsafe extern "C" fn execution_in_place_sink(
+    exec: *mut VgiExecution,
+    sink: *mut VgiInPlace,
+    columns: *const VgiColumn,
+    column_count: usize,
+    rows: usize,
+    error: Err,
+) -> c_int {
+    status(guarded(error, || {
+        // SAFETY: C++ passes a live execution, the sink it started (used by
+        // one thread at a time) and `column_count` columns of `rows` rows of
+        // a chunk it keeps unchanged until this returns.
+        let (exec, sink) = unsafe { (&*exec, &mut *sink) };
+        let columns = unsafe { std::slice::from_raw_parts(columns, column_count) };
+        unsafe { sink.sink(&exec.input_schema().schema, columns, rows) }
+    }))
+}
+
+unsafe extern "C" fn execution_in_place_finish(
+    exec: *mut VgiExecution,
+    sink: *mut VgiInPlace,
+    error: Err,
+) -> c_int {
+    status(guarded(error, || {
+        // SAFETY: C++ passes a live execution and hands over the sink it started.
+        let (exec, sink) = unsafe { (&*exec, Box::from_raw(sink)) };
+        exec.in_place_finish(*sink)
+    }))
+}
+
+unsafe extern "C" fn in_place_free(sink: *mut VgiInPlace) {
+    if sink.is_null() {
+        return;
+    }
+    // SAFETY: started by execution_in_place_start, freed once by C++.
+    quietly(|| drop(unsafe { Box::from_raw(sink) }));
 }
 
 unsafe extern "C" fn producer_next(

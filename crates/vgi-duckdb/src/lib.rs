@@ -7,6 +7,7 @@ mod arrow_ffi;
 mod execution;
 mod ffi;
 mod guard;
+mod in_place;
 pub mod memory_budget;
 mod registry;
 mod s3_secret;

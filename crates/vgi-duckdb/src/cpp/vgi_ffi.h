@@ -17,7 +17,8 @@
 // Naming. The types of this ABI have the same name on both sides: `VgiApi`,
 // `VgiStr`, and the opaque handles `Vgi<Rust type>`: VgiRegistry (Rust
 // `Registry`), VgiFunction (`RegisteredFunction`), VgiBoundCall
-// (`Arc<BoundCall>`), VgiExecution (`Execution`), VgiProducer (`Producer`);
+// (`Arc<BoundCall>`), VgiExecution (`Execution`), VgiProducer (`Producer`),
+// VgiInPlace (`InPlace`);
 // ffi.rs declares each handle as an alias of that name. A function of the
 // table is `<handle>_<verb>`, named for the handle it takes first
 // (`function_bind` binds a VgiFunction into a VgiBoundCall,
@@ -35,7 +36,7 @@
 #include "duckdb/common/arrow/arrow.hpp"
 
 //! The version of this ABI (ffi.rs: `VGI_FFI_VERSION`).
-#define VGI_FFI_VERSION 2
+#define VGI_FFI_VERSION 3
 
 extern "C" {
 
@@ -44,6 +45,16 @@ typedef struct VgiFunction VgiFunction;
 typedef struct VgiBoundCall VgiBoundCall;
 typedef struct VgiExecution VgiExecution;
 typedef struct VgiProducer VgiProducer;
+typedef struct VgiInPlace VgiInPlace;
+
+//! One input column of a chunk handed over in place: a flat vector's values
+//! (`width` bytes each) and validity words (null: no NULL), borrowed for one
+//! call; `data` null for a column of a type not handed over.
+typedef struct {
+	const void *data;
+	const uint64_t *validity;
+	uint64_t width;
+} VgiColumn;
 
 //! A borrowed UTF-8 string (not NUL-terminated).
 typedef struct {
@@ -146,6 +157,19 @@ struct VgiApi {
 	VgiProducer *(*execution_finalize)(VgiExecution *execution, size_t index, char **error);
 	//! Removes the execution's state from the store and frees it.
 	void (*execution_end)(VgiExecution *execution);
+	// In-place sinking (one per sinking thread): instead of process batches,
+	// the thread's chunks go to the function's in-place sink, whose state id
+	// joins process's at finish.
+	//! `*out` = the function's in-place sink, or null when it has none here
+	//! (worker processes, or the function reads Arrow batches).
+	int (*execution_in_place_start)(VgiExecution *execution, VgiInPlace **out, char **error);
+	//! Sinks one chunk of `rows` rows: `columns` has one entry per input column.
+	int (*execution_in_place_sink)(VgiExecution *execution, VgiInPlace *sink, const VgiColumn *columns,
+	                               size_t column_count, size_t rows, char **error);
+	//! Ends the sink (freed, also on error) and records its state id.
+	int (*execution_in_place_finish)(VgiExecution *execution, VgiInPlace *sink, char **error);
+	//! Frees a sink that will not be finished (the query failed).
+	void (*in_place_free)(VgiInPlace *sink);
 	//! The next queued log line (release with error_free) and its level in
 	//! `*level` (0 DEBUG, 1 INFO), or null when none is queued.
 	char *(*execution_next_log)(VgiExecution *execution, int *level);

@@ -18,6 +18,7 @@ use arrow_schema::SchemaRef;
 
 use super::arguments::Arguments;
 use super::function::{ArgSpec, BindParams, BindResponse, FunctionMetadata};
+use super::in_place::InPlaceSink;
 use super::interrupt::Interrupt;
 use super::settings::Settings;
 use super::table_producer::{StoreScanProducer, TableProducer};
@@ -122,6 +123,14 @@ pub trait TableBufferingFunction: Send + Sync {
     fn on_bind(&self, params: &BindParams) -> Result<BindResponse>;
     /// Sink one batch; return an opaque state id.
     fn process(&self, params: &BufferingParams, batch: &RecordBatch) -> Result<Vec<u8>>;
+    /// Optionally, a sink that reads one thread's input in place in DuckDB's
+    /// process instead of `process` batches (see [`crate::sdk::in_place`]); its
+    /// state id must be what `process` would give for the same rows. Only for
+    /// functions whose sink does not depend on batch order or batch indexes.
+    /// Default: none.
+    fn in_place_sink(&self, _params: &BufferingParams) -> Result<Option<Box<dyn InPlaceSink>>> {
+        Ok(None)
+    }
     /// Merge the state ids of all `process` calls into finalize state ids.
     fn combine(&self, params: &BufferingParams, state_ids: &[Vec<u8>]) -> Result<Vec<Vec<u8>>>;
     /// Build the producer of the output for one finalize state id.

@@ -63,6 +63,8 @@ public:
 	SinkResultType Sink(ExecutionContext &context, DataChunk &chunk, OperatorSinkInput &input) const override;
 	SinkCombineResultType Combine(ExecutionContext &context, OperatorSinkCombineInput &input) const override;
 	void Flush(ExecutionContext &context, VgiGlobalSinkState &gstate, VgiLocalSinkState &lstate) const;
+	void SinkInPlace(ExecutionContext &context, VgiGlobalSinkState &gstate, VgiLocalSinkState &lstate,
+	                 DataChunk &chunk) const;
 	SinkFinalizeType Finalize(Pipeline &pipeline, Event &event, ClientContext &context,
 	                          OperatorSinkFinalizeInput &input) const override;
 

@@ -1,5 +1,6 @@
 // The Sink part of PhysicalVgiBuffering: starts the execution, gathers each
-// thread's input into Arrow batches for `process` and runs `combine`.
+// thread's input into Arrow batches for `process` (or hands each chunk in
+// place to the function's in-place sink) and runs `combine`.
 #include "operator/physical_vgi_buffering.hpp"
 
 #include "duckdb/logging/logger.hpp"
@@ -14,11 +15,42 @@ namespace vgi {
 
 class VgiLocalSinkState : public LocalSinkState {
 public:
+	~VgiLocalSinkState() override {
+		if (in_place) {
+			Api().in_place_free(in_place);
+		}
+	}
 	DataChunk input;
 	//! The rows gathered for the next `process` call and their batch index.
 	unique_ptr<ArrowBatchBuilder> batch;
 	int64_t batch_index = -1;
+	//! The function's in-place sink for this thread, if it has one (asked
+	//! once, at the first chunk), and the columns of the chunk it is given.
+	VgiInPlace *in_place = nullptr;
+	bool asked_in_place = false;
+	vector<VgiColumn> columns;
 };
+
+//! Whether a vector of `type` is handed over in place: the fixed-width
+//! numbers, which DuckDB stores as plain values (Rust reads them only where
+//! the input's Arrow type is that number).
+static bool HandedInPlace(PhysicalType type) {
+	switch (type) {
+	case PhysicalType::INT8:
+	case PhysicalType::INT16:
+	case PhysicalType::INT32:
+	case PhysicalType::INT64:
+	case PhysicalType::UINT8:
+	case PhysicalType::UINT16:
+	case PhysicalType::UINT32:
+	case PhysicalType::UINT64:
+	case PhysicalType::FLOAT:
+	case PhysicalType::DOUBLE:
+		return true;
+	default:
+		return false;
+	}
+}
 
 //! The interrupt probe handed to Rust: whether the query of `context` was interrupted.
 static int IsInterrupted(void *context) {
@@ -89,11 +121,51 @@ void PhysicalVgiBuffering::Flush(ExecutionContext &context, VgiGlobalSinkState &
 	}
 }
 
+//! Hands one chunk to the thread's in-place sink: its number columns
+//! flattened, borrowed for the call.
+void PhysicalVgiBuffering::SinkInPlace(ExecutionContext &context, VgiGlobalSinkState &gstate,
+                                       VgiLocalSinkState &lstate, DataChunk &chunk) const {
+	auto count = chunk.size();
+	lstate.columns.resize(input_columns.size());
+	for (idx_t i = 0; i < input_columns.size(); i++) {
+		auto &vector = chunk.data[input_columns[i]];
+		auto type = vector.GetType().InternalType();
+		auto &column = lstate.columns[i];
+		if (!HandedInPlace(type)) {
+			column = VgiColumn {nullptr, nullptr, 0};
+			continue;
+		}
+		vector.Flatten();
+		column.data = FlatVector::GetData(vector);
+		column.validity = FlatVector::Validity(vector).GetData();
+		column.width = GetTypeIdSize(type);
+	}
+	char *error = nullptr;
+	auto status = Api().execution_in_place_sink(gstate.execution->Get(), lstate.in_place, lstate.columns.data(),
+	                                             lstate.columns.size(), count, &error);
+	gstate.execution->DrainLogs(context.client);
+	if (status != 0) {
+		ThrowPhaseError(context.client, bind_data->name, "process", error);
+	}
+}
+
 SinkResultType PhysicalVgiBuffering::Sink(ExecutionContext &context, DataChunk &chunk,
                                           OperatorSinkInput &input) const {
 	auto &gstate = input.global_state.Cast<VgiGlobalSinkState>();
 	auto &lstate = input.local_state.Cast<VgiLocalSinkState>();
 	if (chunk.size() == 0) {
+		return SinkResultType::NEED_MORE_INPUT;
+	}
+	// A function that reads batch indexes gets process batches.
+	if (!lstate.asked_in_place && !UsesBatchIndex() && !number_batches) {
+		lstate.asked_in_place = true;
+		char *error = nullptr;
+		if (Api().execution_in_place_start(gstate.execution->Get(), &lstate.in_place, &error) != 0) {
+			ThrowPhaseError(context.client, bind_data->name, "process", error);
+		}
+	}
+	if (lstate.in_place) {
+		SinkInPlace(context, gstate, lstate, chunk);
 		return SinkResultType::NEED_MORE_INPUT;
 	}
 	if (!lstate.batch) {
@@ -126,7 +198,21 @@ SinkResultType PhysicalVgiBuffering::Sink(ExecutionContext &context, DataChunk &
 
 SinkCombineResultType PhysicalVgiBuffering::Combine(ExecutionContext &context,
                                                     OperatorSinkCombineInput &input) const {
-	Flush(context, input.global_state.Cast<VgiGlobalSinkState>(), input.local_state.Cast<VgiLocalSinkState>());
+	auto &gstate = input.global_state.Cast<VgiGlobalSinkState>();
+	auto &lstate = input.local_state.Cast<VgiLocalSinkState>();
+	if (lstate.in_place) {
+		// Finishing frees the sink, also when it fails.
+		auto sink = lstate.in_place;
+		lstate.in_place = nullptr;
+		char *error = nullptr;
+		auto status = Api().execution_in_place_finish(gstate.execution->Get(), sink, &error);
+		gstate.execution->DrainLogs(context.client);
+		if (status != 0) {
+			ThrowPhaseError(context.client, bind_data->name, "process", error);
+		}
+		return SinkCombineResultType::FINISHED;
+	}
+	Flush(context, gstate, lstate);
 	return SinkCombineResultType::FINISHED;
 }
 
