@@ -4,12 +4,12 @@
 //! are all integers of at most 64 bits, FLOAT or DOUBLE; other inputs go
 //! through `process`.
 
-use arrow_schema::{DataType, SchemaRef};
+use arrow_schema::{DataType, Field, SchemaRef};
 
 use vgi::ipc::encode_batch;
 use vgi::{BufferingParams, ChunkView, ColumnView, Error, InPlaceSink, Result, Values};
 
-use super::{exact_sum, partial_batch, partial_schema, sum_kind, IntegerBits, Total};
+use super::{exact_sum, partial_batch, partial_schema, sum_kind, IntegerBits, Sum, Total};
 
 /// The totals of one thread's input so far.
 pub(super) struct InPlaceSums {
@@ -20,21 +20,11 @@ pub(super) struct InPlaceSums {
     partial: SchemaRef,
 }
 
-/// Whether DuckDB keeps `data_type` as the plain values [`ColumnView`] reads.
-fn readable_in_place(data_type: &DataType) -> bool {
-    matches!(
-        data_type,
-        DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64
-            | DataType::Float32
-            | DataType::Float64
-    )
+/// Whether DuckDB keeps the column of `field` as the plain values
+/// [`ColumnView`] reads: integers of at most 64 bits, FLOAT and DOUBLE.
+fn readable_in_place(field: &Field) -> bool {
+    sum_kind(field) == Some(Sum::Integer)
+        || matches!(field.data_type(), DataType::Float32 | DataType::Float64)
 }
 
 impl InPlaceSums {
@@ -51,7 +41,7 @@ impl InPlaceSums {
         let in_place = fields
             .iter()
             .zip(&summed)
-            .all(|(f, summed)| !summed || readable_in_place(f.data_type()));
+            .all(|(f, summed)| !summed || readable_in_place(f));
         if !in_place {
             return Ok(None);
         }
