@@ -15,6 +15,7 @@ mod handlers;
 #[cfg(feature = "http")]
 mod http;
 mod resume;
+mod stdio;
 mod store;
 mod streams;
 
@@ -69,7 +70,8 @@ pub fn serve_stdio_with(
     let worker = Arc::new(Worker::new(functions, store, options.idle));
     spawn_sweeper(worker.clone());
     let server = server(worker);
-    server.serve(std::io::stdin().lock(), std::io::stdout().lock());
+    let (input, output) = stdio::buffered(std::io::stdin().lock(), std::io::stdout().lock());
+    server.serve(input, output);
     Ok(())
 }
 
