@@ -17,20 +17,28 @@
 //!
 //! Ownership of the segment passes with the lockstep of the calls: the
 //! client writes only before it sends a request and reads only after an
-//! answer; the worker reads and writes only while it serves a request; each
-//! side copies what it reads out of the segment before it answers or asks
-//! again. So neither an allocator nor a lock is shared across the processes.
+//! answer; the worker reads and writes only while it serves a request. The
+//! client copies what it reads out of the segment. The worker decodes a
+//! process request's input in place ([`Segment::read_in_place`]: no copy)
+//! and, before it answers, [`Segment::reclaim`]s the slot: if the function
+//! kept any of the input's buffers, the pages under them become private to
+//! the worker (`mremap` of a copy over them, so their addresses and contents
+//! stay) and the segment is mapped again for later calls. So neither an
+//! allocator nor a lock is shared across the processes, and what a function
+//! keeps never changes under it. The worker trusts its client to keep the
+//! lockstep, as it trusts any process of its user (which could ptrace it).
 //! A request without these keys (any other VGI client's) is served inline.
 
 use std::ffi::c_void;
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_buffer::{Buffer, MutableBuffer};
 use rustix::fs::{FileType, Mode, OFlags};
-use rustix::mm::{MapFlags, ProtFlags};
+use rustix::mm::{MapFlags, MremapFlags, ProtFlags};
 
 use crate::error::{Error, Result};
 use crate::ipc::{decode_buffer, encode_batch_into};
@@ -80,14 +88,35 @@ impl Slot {
 /// A mapped segment.
 pub struct Segment {
     name: String,
-    _fd: OwnedFd,
+    fd: OwnedFd,
+    /// The mapping calls use; batches read in place hold it too.
+    mapping: Arc<Mapping>,
+    /// The slot last read in place, until [`Segment::reclaim`].
+    lent: Option<Slot>,
+}
+
+/// One mapping of a segment's file: unmapped when the segment and every
+/// buffer read in place from it are gone.
+struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
 }
 
 // The mapping is plain memory owned by this value; which process may touch
-// it when is the protocol's business (module docs).
-unsafe impl Send for Segment {}
+// it when is the protocol's business (module docs), and the buffers that
+// share it only read it.
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, unmapped once, when nothing
+        // refers to it any more.
+        unsafe {
+            rustix::mm::munmap(self.ptr.as_ptr().cast::<c_void>(), self.len).ok();
+        }
+    }
+}
 
 impl Segment {
     /// Creates a segment of `len` bytes, its pages reserved (client side).
@@ -115,11 +144,11 @@ impl Segment {
             return Err(os_error("reserve shared memory", &path, e));
         }
         match map(&fd, len, &path) {
-            Ok(ptr) => Ok(Segment {
+            Ok(mapping) => Ok(Segment {
                 name,
-                _fd: fd,
-                ptr,
-                len,
+                fd,
+                mapping: Arc::new(mapping),
+                lent: None,
             }),
             Err(e) => {
                 rustix::fs::unlink(path.as_str()).ok();
@@ -159,12 +188,12 @@ impl Segment {
         if len == 0 || len > MAX_LEN {
             return Err(invalid(format!("{path} has {len} bytes")));
         }
-        let ptr = map(&fd, len, &path)?;
+        let mapping = map(&fd, len, &path)?;
         Ok(Segment {
             name: name.to_string(),
-            _fd: fd,
-            ptr,
-            len,
+            fd,
+            mapping: Arc::new(mapping),
+            lent: None,
         })
     }
 
@@ -175,13 +204,13 @@ impl Segment {
 
     /// The segment's size in bytes.
     pub fn len(&self) -> usize {
-        self.len
+        self.mapping.len
     }
 
     /// Whether the segment has no bytes (never: [`Segment::create`] and
     /// [`Segment::attach`] refuse an empty one).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.mapping.len == 0
     }
 
     /// Removes the segment's name; the mappings stay valid until dropped.
@@ -196,10 +225,13 @@ impl Segment {
     /// Writes `batch` as an IPC stream at the start of the segment; `None`
     /// when it does not fit.
     pub fn write_batch(&mut self, batch: &RecordBatch) -> Result<Option<Slot>> {
+        self.reclaim();
         // SAFETY: the mapping is `len` bytes and lives as long as `self`;
-        // `&mut self` makes this the only slice of it in this process, and
-        // the protocol keeps the peer off it until the request is sent.
-        let memory = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) };
+        // `&mut self` makes this the only slice of it in this process (no
+        // buffer read in place refers to it after `reclaim`), and the
+        // protocol keeps the peer off it until the request is sent.
+        let mapping = &self.mapping;
+        let memory = unsafe { std::slice::from_raw_parts_mut(mapping.ptr.as_ptr(), mapping.len) };
         let mut writer = SliceWriter {
             memory,
             written: 0,
@@ -218,35 +250,112 @@ impl Segment {
 
     /// The batches of the IPC stream in `slot`, copied out of the segment.
     pub fn read_batches(&self, slot: Slot) -> Result<Vec<RecordBatch>> {
-        let end = slot.offset.checked_add(slot.len);
-        if end.is_none_or(|end| end > self.len) {
-            return Err(invalid(format!(
-                "slot {} lies outside the shared memory segment of {} bytes",
-                slot.to_metadata(),
-                self.len
-            )));
-        }
-        // SAFETY: the range lies inside the mapping (checked above); the
+        let start = self.slot_start(slot)?;
+        // SAFETY: the range lies inside the mapping (`slot_start`); the
         // protocol keeps the peer from writing it until this call answers.
-        let bytes =
-            unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(slot.offset), slot.len) };
+        let bytes = unsafe { std::slice::from_raw_parts(start.as_ptr(), slot.len) };
         let mut copy = MutableBuffer::with_capacity(slot.len);
         copy.extend_from_slice(bytes);
         decode_buffer(Buffer::from(copy))
     }
-}
 
-impl Drop for Segment {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `map`, unmapped once.
-        unsafe {
-            rustix::mm::munmap(self.ptr.as_ptr().cast::<c_void>(), self.len).ok();
+    /// The batches of the IPC stream in `slot`, their buffers in the segment
+    /// itself (worker side). [`Segment::reclaim`] must run before the
+    /// request is answered; the next read or write runs it first.
+    pub fn read_in_place(&mut self, slot: Slot) -> Result<Vec<RecordBatch>> {
+        self.reclaim();
+        let start = self.slot_start(slot)?;
+        self.lent = Some(slot);
+        // SAFETY: the range lies inside the mapping, which the buffer keeps
+        // mapped; the peer leaves it alone until the request is answered,
+        // and `reclaim` makes it private to this process if it is kept.
+        let buffer =
+            unsafe { Buffer::from_custom_allocation(start, slot.len, self.mapping.clone()) };
+        decode_buffer(buffer)
+    }
+
+    /// Ends the lease of the slot last read in place: when any of its
+    /// buffers is still alive, their pages are replaced by private copies
+    /// (same addresses, same bytes) and calls go on in a new mapping of the
+    /// segment. If the system cannot spare the memory for that, the process
+    /// aborts: the peer would otherwise write under buffers in use.
+    pub fn reclaim(&mut self) {
+        let Some(slot) = self.lent.take() else {
+            return;
+        };
+        if Arc::strong_count(&self.mapping) == 1 {
+            return;
         }
+        let path = format!("{DIR}/{}", self.name);
+        let remapped = map(&self.fd, self.mapping.len, &path).and_then(|fresh| {
+            privatize(&self.mapping, slot).map_err(|e| os_error("copy shared memory", &path, e))?;
+            Ok(fresh)
+        });
+        match remapped {
+            Ok(fresh) => self.mapping = Arc::new(fresh),
+            Err(e) => {
+                eprintln!(
+                    "vgi: buffers a function kept lie in shared memory, which cannot be made \
+                     private ({e}); stopping rather than let them change"
+                );
+                std::process::abort();
+            }
+        }
+    }
+
+    /// Where `slot` starts in the mapping, checked to lie inside it.
+    fn slot_start(&self, slot: Slot) -> Result<NonNull<u8>> {
+        let end = slot.offset.checked_add(slot.len);
+        if end.is_none_or(|end| end > self.mapping.len) {
+            return Err(invalid(format!(
+                "slot {} lies outside the shared memory segment of {} bytes",
+                slot.to_metadata(),
+                self.mapping.len
+            )));
+        }
+        // SAFETY: `offset` lies inside the mapping (checked above).
+        Ok(unsafe { self.mapping.ptr.add(slot.offset) })
     }
 }
 
+/// Replaces the pages under `slot` of `mapping` by private copies of them.
+fn privatize(mapping: &Mapping, slot: Slot) -> rustix::io::Result<()> {
+    let page = rustix::param::page_size();
+    let start = slot.offset / page * page;
+    let len = (slot.offset + slot.len).div_ceil(page) * page - start;
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: a new private mapping nothing else refers to; the range of
+    // `mapping` lies inside it (a slot ends inside the file, and the last
+    // page is mapped whole); the buffers there only read, and the copy
+    // replaces the pages with the same bytes in one system call.
+    unsafe {
+        let copy = rustix::mm::mmap_anonymous(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::PRIVATE,
+        )?;
+        let target = mapping.ptr.as_ptr().add(start);
+        std::ptr::copy_nonoverlapping(target, copy.cast::<u8>(), len);
+        let moved = rustix::mm::mremap_fixed(
+            copy,
+            len,
+            len,
+            MremapFlags::MAYMOVE,
+            target.cast::<c_void>(),
+        );
+        if let Err(e) = moved {
+            rustix::mm::munmap(copy, len).ok();
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// Maps `len` bytes of `fd`, shared and writable.
-fn map(fd: &OwnedFd, len: usize, path: &str) -> Result<NonNull<u8>> {
+fn map(fd: &OwnedFd, len: usize, path: &str) -> Result<Mapping> {
     // SAFETY: a new shared mapping of a file this process opened; nothing
     // else in this process refers to the range it returns.
     let ptr = unsafe {
@@ -260,7 +369,9 @@ fn map(fd: &OwnedFd, len: usize, path: &str) -> Result<NonNull<u8>> {
         )
     }
     .map_err(|e| os_error("map shared memory", path, e))?;
-    NonNull::new(ptr.cast::<u8>()).ok_or_else(|| invalid(format!("{path} mapped at address 0")))
+    let ptr = NonNull::new(ptr.cast::<u8>())
+        .ok_or_else(|| invalid(format!("{path} mapped at address 0")))?;
+    Ok(Mapping { ptr, len })
 }
 
 /// The size of `batch`'s IPC stream, counted without keeping the bytes.
@@ -328,11 +439,74 @@ mod tests {
     use std::sync::Arc;
 
     fn batch(rows: i64) -> RecordBatch {
-        let a: ArrayRef = Arc::new(Int64Array::from_iter_values(0..rows));
+        batch_from(0, rows)
+    }
+
+    fn batch_from(first: i64, rows: i64) -> RecordBatch {
+        let a: ArrayRef = Arc::new(Int64Array::from_iter_values(first..first + rows));
         let s: ArrayRef = Arc::new(StringArray::from_iter_values(
-            (0..rows).map(|i| format!("s{i}")),
+            (first..first + rows).map(|i| format!("s{i}")),
         ));
         RecordBatch::try_from_iter([("a", a), ("s", s)]).unwrap()
+    }
+
+    /// Where the first column's values are.
+    fn values_at(batch: &RecordBatch) -> usize {
+        batch.column(0).to_data().buffers()[0].as_ptr() as usize
+    }
+
+    /// Whether `at` lies in the mapping `segment` uses for calls.
+    fn in_mapping(segment: &Segment, at: usize) -> bool {
+        let base = segment.mapping.ptr.as_ptr() as usize;
+        (base..base + segment.mapping.len).contains(&at)
+    }
+
+    fn connected() -> (Segment, Segment) {
+        let client = Segment::create(1 << 20).unwrap();
+        let worker = Segment::attach(client.name()).unwrap();
+        client.unlink().unwrap();
+        (client, worker)
+    }
+
+    #[test]
+    fn a_batch_read_in_place_lies_in_the_segment_and_once_dropped_leaves_it_as_it_was() {
+        let (mut client, mut worker) = connected();
+        let slot = client.write_batch(&batch(1000)).unwrap().unwrap();
+        let read = worker.read_in_place(slot).unwrap();
+        assert_eq!(read, vec![batch(1000)]);
+        assert!(in_mapping(&worker, values_at(&read[0])), "copied");
+        let mapping = worker.mapping.ptr;
+        drop(read);
+        worker.reclaim();
+        assert_eq!(worker.mapping.ptr, mapping);
+        let slot = client.write_batch(&batch_from(7, 10)).unwrap().unwrap();
+        assert_eq!(worker.read_in_place(slot).unwrap(), vec![batch_from(7, 10)]);
+    }
+
+    #[test]
+    fn a_batch_kept_past_its_call_keeps_its_bytes_when_the_peer_writes_again() {
+        let (mut client, mut worker) = connected();
+        let slot = client.write_batch(&batch(1000)).unwrap().unwrap();
+        let kept = worker.read_in_place(slot).unwrap();
+        let at = values_at(&kept[0]);
+        worker.reclaim();
+        assert_eq!(values_at(&kept[0]), at, "the kept buffers moved");
+        assert!(
+            !in_mapping(&worker, at),
+            "calls go on under the kept buffers"
+        );
+        let slot = client
+            .write_batch(&batch_from(5000, 1000))
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept, vec![batch(1000)]);
+        assert_eq!(
+            worker.read_in_place(slot).unwrap(),
+            vec![batch_from(5000, 1000)]
+        );
+        let slot = worker.write_batch(&batch_from(1, 2)).unwrap().unwrap();
+        assert_eq!(client.read_batches(slot).unwrap(), vec![batch_from(1, 2)]);
+        assert_eq!(kept, vec![batch(1000)]);
     }
 
     #[test]

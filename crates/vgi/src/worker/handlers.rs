@@ -38,6 +38,26 @@ type BindCache = HashMap<Vec<u8>, (Arc<Bound>, Instant)>;
 /// [`crate::protocol::shm`]), attached when a request first names it.
 pub(super) type SharedSegment = Arc<Mutex<Option<Segment>>>;
 
+/// A process request's input batches. Dropped before the request is
+/// answered: batches read in place from shared memory are then reclaimed
+/// from the segment, which the client writes again after the answer.
+struct Input {
+    batches: Vec<RecordBatch>,
+    lent_from: Option<SharedSegment>,
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        self.batches.clear();
+        if let Some(shared) = &self.lent_from {
+            let mut segment = shared.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(segment) = segment.as_mut() {
+                segment.reclaim();
+            }
+        }
+    }
+}
+
 /// Serves a set of functions; shared by every call of one worker process.
 pub struct Worker {
     functions: Vec<Box<dyn TableBufferingFunction>>,
@@ -120,22 +140,26 @@ impl Worker {
         Ok(true)
     }
 
-    /// The input batches of a process request: in the client's shared
-    /// memory when the request says so, else inline.
-    fn input_batches(
-        &self,
-        request: &Request,
-        record: &Record,
-    ) -> vgi_rpc::errors::Result<Vec<RecordBatch>> {
+    /// The input batches of a process request: read in place from the
+    /// client's shared memory when the request says so, else inline.
+    fn input_batches(&self, request: &Request, record: &Record) -> vgi_rpc::errors::Result<Input> {
         let Some(slot) = request.metadata.get(shm::INPUT_KEY) else {
-            return decode_batches(&record.bytes("input_batch").map_err(rpc)?).map_err(rpc);
+            let batches =
+                decode_batches(&record.bytes("input_batch").map_err(rpc)?).map_err(rpc)?;
+            return Ok(Input {
+                batches,
+                lent_from: None,
+            });
         };
         let unusable = |e: Error| RpcError::new(shm::REFUSED, e.to_string());
         let slot = Slot::parse(slot).map_err(unusable)?;
         let named = self.attach(&request.metadata).map_err(unusable)?;
-        let segment = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        match segment.as_ref() {
-            Some(segment) if named => segment.read_batches(slot).map_err(rpc),
+        let mut segment = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        match segment.as_mut() {
+            Some(segment) if named => Ok(Input {
+                batches: segment.read_in_place(slot).map_err(rpc)?,
+                lent_from: Some(self.shared.clone()),
+            }),
             _ => Err(RpcError::new(
                 shm::REFUSED,
                 format!("{} without {}", shm::INPUT_KEY, shm::SEGMENT_KEY),
@@ -440,13 +464,13 @@ impl Worker {
         let record = Record::new(&inner, "TableBufferingProcessRequest").map_err(rpc)?;
         let (bound, mut params) = self.execution(&record).map_err(rpc)?;
         params.batch_index = record.opt_i64("batch_index").map_err(rpc)?;
-        let batches = self.input_batches(request, &record)?;
-        let batch = match batches.as_slice() {
+        let input = self.input_batches(request, &record)?;
+        let batch = match input.batches.as_slice() {
             [batch] => batch,
             _ => {
                 return Err(RpcError::value_error(format!(
                     "table_buffering_process: expected one input batch, got {}",
-                    batches.len()
+                    input.batches.len()
                 )))
             }
         };
