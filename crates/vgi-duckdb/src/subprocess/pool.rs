@@ -292,13 +292,16 @@ impl Pool {
         *spawned
     }
 
-    /// Returns `worker` to the pool if its connection can take another call.
+    /// Returns `worker` to the pool if its connection can take another call,
+    /// at the front: the next call gets the worker used last, whose caches,
+    /// shared memory and bind of the execution are warm (a 1-thread query's
+    /// calls all go to one worker instead of taking turns).
     /// Beyond [`MAX_IDLE`] idle workers, the extra one exits.
     pub(crate) fn checkin(&self, mut worker: Worker) {
         worker.lease = None;
         let mut idle = self.idle();
         if worker.client.is_reusable() && idle.len() < MAX_IDLE.max(self.config.size) {
-            idle.push_back(worker);
+            idle.push_front(worker);
         }
     }
 }
@@ -395,6 +398,22 @@ mod tests {
         first.dedup();
         assert_eq!(first.len(), 3, "{seen:?}");
         assert!(pool.idle().len() <= 3, "an idle client per URL is reused");
+    }
+
+    #[test]
+    fn the_worker_returned_last_is_handed_out_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = test_program(dir.path(), "worker", "exec cat >/dev/null");
+        let pool = test_pool(&program, 3);
+        for _ in 0..3 {
+            let worker = pool.checkout().unwrap();
+            let label = worker.pid_label.clone();
+            pool.checkin(worker);
+            let again = pool.checkout().unwrap();
+            assert_eq!(again.pid_label, label);
+            pool.checkin(again);
+        }
+        assert_eq!(*pool.spawned.lock().unwrap(), 3, "no worker started twice");
     }
 
     #[test]
