@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use vgi_rpc_client::{HttpClient, RpcClient};
@@ -25,6 +25,9 @@ use vgi::{Error, Result};
 
 /// Idle workers kept after a burst of parallel calls.
 pub(crate) const MAX_IDLE: usize = 8;
+
+/// How many pools (one per distinct worker configuration) a process keeps.
+const KEPT_POOLS: usize = 4;
 
 /// Where the workers are.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -170,21 +173,21 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// The process-wide pool for `config` (a new one when the settings changed).
+    /// The process-wide pool for `config`: the one of the last
+    /// [`KEPT_POOLS`] distinct configurations used, else a new one (the
+    /// least recently used pool then goes, and its idle workers exit), so
+    /// connections with different settings do not restart each other's
+    /// workers at every query.
     pub(crate) fn get(config: WorkerConfig) -> Result<Arc<Pool>> {
-        static POOL: OnceLock<Mutex<Option<Arc<Pool>>>> = OnceLock::new();
-        let mut current = POOL
-            .get_or_init(Mutex::default)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match current.as_ref() {
-            Some(pool) if pool.config == config => Ok(pool.clone()),
-            _ => {
-                let pool = Arc::new(Pool::new(config)?);
-                *current = Some(pool.clone());
-                Ok(pool)
-            }
-        }
+        static POOLS: Mutex<VecDeque<Arc<Pool>>> = Mutex::new(VecDeque::new());
+        let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        let pool = match pools.iter().position(|pool| pool.config == config) {
+            Some(at) => pools.remove(at).expect("a position in the deque"),
+            None => Arc::new(Pool::new(config)?),
+        };
+        pools.push_front(pool.clone());
+        pools.truncate(KEPT_POOLS);
+        Ok(pool)
     }
 
     fn new(config: WorkerConfig) -> Result<Pool> {
@@ -398,6 +401,24 @@ mod tests {
         first.dedup();
         assert_eq!(first.len(), 3, "{seen:?}");
         assert!(pool.idle().len() <= 3, "an idle client per URL is reused");
+    }
+
+    #[test]
+    fn a_configuration_used_again_gets_its_pool_back_until_others_push_it_out() {
+        let config = |name: &str| WorkerConfig {
+            endpoint: Endpoint::Command(vec![format!("/nonexistent/{name}")]),
+            timeout: None,
+            size: 1,
+            shared_memory: true,
+        };
+        let first = Pool::get(config("kept-a")).unwrap();
+        let other = Pool::get(config("kept-b")).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert!(Arc::ptr_eq(&first, &Pool::get(config("kept-a")).unwrap()));
+        for i in 0..KEPT_POOLS {
+            Pool::get(config(&format!("kept-filler-{i}"))).unwrap();
+        }
+        assert!(!Arc::ptr_eq(&first, &Pool::get(config("kept-a")).unwrap()));
     }
 
     #[test]
