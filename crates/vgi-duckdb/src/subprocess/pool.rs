@@ -2,18 +2,21 @@
 //! `vgi-worker` processes it starts (subprocess execution), or clients of
 //! the HTTP workers of `vgi_worker_urls` (remote execution).
 //!
-//! Processes are handed out oldest-idle first, so consecutive calls
-//! alternate between them. An HTTP call goes to the URL with the fewest of
-//! the pool's calls in flight (ties in turn), as a load balancer's "least
-//! outstanding requests" would: however calls return, concurrent calls land
-//! on different workers while some are free. A worker whose connection broke
+//! The idle process returned last is handed out first, so a 1-thread
+//! query's calls keep to one warm worker. An HTTP call goes to the URL with
+//! the fewest of the pool's calls in flight (ties in turn), as a load
+//! balancer's "least outstanding requests" would: however calls return,
+//! concurrent calls land on different workers while some are free. A URL
+//! that refused a connection is passed over for [`UNREACHABLE_FOR`] while
+//! another may answer, or it would draw every call, having none in flight
+//! (a load balancer's passive health check). A worker whose connection broke
 //! (it died, timed out or answered out of turn) is dropped, which kills a
 //! process, and replaced on the next checkout.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vgi_rpc_client::{HttpClient, RpcClient};
 
@@ -28,6 +31,9 @@ pub(crate) const MAX_IDLE: usize = 8;
 
 /// How many pools (one per distinct worker configuration) a process keeps.
 const KEPT_POOLS: usize = 4;
+
+/// How long a URL that refused a connection is passed over.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(5);
 
 /// Where the workers are.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -170,6 +176,8 @@ pub(crate) struct Pool {
     /// Where the next search for the least busy URL starts, so that ties
     /// go to the URLs in turn.
     next_url: AtomicUsize,
+    /// When each URL last refused a connection (remote execution).
+    refused_at: Mutex<Vec<Option<Instant>>>,
 }
 
 impl Pool {
@@ -194,7 +202,7 @@ impl Pool {
         let (http, in_flight) = match &config.endpoint {
             Endpoint::Urls(urls) => (
                 Some(Arc::new(ReqwestExecutor::new()?)),
-                urls.iter().map(|_| Arc::default()).collect(),
+                urls.iter().map(|_| Arc::default()).collect::<Vec<_>>(),
             ),
             Endpoint::Command(_) => (None, Vec::new()),
         };
@@ -202,6 +210,7 @@ impl Pool {
             idle: Mutex::default(),
             spawned: Mutex::new(0),
             http,
+            refused_at: Mutex::new(vec![None; in_flight.len()]),
             in_flight,
             next_url: AtomicUsize::new(0),
             config,
@@ -244,15 +253,37 @@ impl Pool {
         Ok(worker)
     }
 
-    /// The URL with the fewest calls in flight; among equals, the first
-    /// from a start that moves on at every call.
+    /// The URL with the fewest calls in flight among those that did not
+    /// refuse a connection in the last [`UNREACHABLE_FOR`] (among all if
+    /// every one did); among equals, the first from a start that moves on
+    /// at every call.
     fn least_busy_url(&self) -> usize {
         let count = self.in_flight.len();
         let start = self.next_url.fetch_add(1, Ordering::Relaxed) % count;
+        let refused_at = self.refused_at();
+        let refused_lately =
+            |at: usize| refused_at[at].is_some_and(|when| when.elapsed() < UNREACHABLE_FOR);
         (0..count)
             .map(|offset| (start + offset) % count)
-            .min_by_key(|&at| self.in_flight[at].load(Ordering::SeqCst))
+            .min_by_key(|&at| {
+                (
+                    refused_lately(at),
+                    self.in_flight[at].load(Ordering::SeqCst),
+                )
+            })
             .unwrap_or(0)
+    }
+
+    /// Records that `worker`'s URL refused a connection, so that calls pass
+    /// it over for a while (no effect on a process).
+    pub(crate) fn refused(&self, worker: &Worker) {
+        if let Some(target) = worker.target {
+            self.refused_at()[target] = Some(Instant::now());
+        }
+    }
+
+    fn refused_at(&self) -> MutexGuard<'_, Vec<Option<Instant>>> {
+        self.refused_at.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// An idle process, after starting workers up to the pool's size.
@@ -302,6 +333,9 @@ impl Pool {
     /// Beyond [`MAX_IDLE`] idle workers, the extra one exits.
     pub(crate) fn checkin(&self, mut worker: Worker) {
         worker.lease = None;
+        if let Some(target) = worker.target {
+            self.refused_at()[target] = None;
+        }
         let mut idle = self.idle();
         if worker.client.is_reusable() && idle.len() < MAX_IDLE.max(self.config.size) {
             idle.push_front(worker);
@@ -401,6 +435,37 @@ mod tests {
         first.dedup();
         assert_eq!(first.len(), 3, "{seen:?}");
         assert!(pool.idle().len() <= 3, "an idle client per URL is reused");
+    }
+
+    #[test]
+    fn a_url_that_refused_a_connection_is_passed_over_while_another_may_answer() {
+        let pool = url_pool();
+        let dead = pool.checkout().unwrap();
+        let dead_url = url(&dead);
+        pool.refused(&dead);
+        drop(dead);
+        let busy: Vec<Worker> = (0..4).map(|_| pool.checkout().unwrap()).collect();
+        let urls: Vec<String> = busy.iter().map(url).collect();
+        assert!(
+            !urls.contains(&dead_url),
+            "two calls each on the other URLs, none on {dead_url}: {urls:?}"
+        );
+        for worker in &busy {
+            pool.refused(worker);
+        }
+        let tried = pool
+            .checkout()
+            .expect("every URL refused lately: one is tried anyway");
+        assert_eq!(url(&tried), dead_url, "the one with no call in flight");
+        let mut busy = busy.into_iter();
+        let answered = busy.next().unwrap();
+        let answered_url = url(&answered);
+        pool.checkin(answered);
+        assert_eq!(
+            url(&pool.checkout().unwrap()),
+            answered_url,
+            "a URL that answered a call is no longer passed over"
+        );
     }
 
     #[test]

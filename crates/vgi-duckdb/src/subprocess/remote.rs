@@ -237,6 +237,7 @@ impl Remote {
                     // retry on another (the lifecycle line names the first).
                     Streamed::NotSent(_) if attempt < MAX_IDLE => {
                         attempt += 1;
+                        pool.refused(&worker);
                         match pool.checkout() {
                             Ok(next) => {
                                 worker = next;
@@ -305,14 +306,17 @@ fn with_worker<T>(
         // After a failed call the connection may hold unread bytes (a
         // stream the server still drains): the worker exits rather than
         // serve again.
-        if result.is_ok() {
-            pool.checkin(worker);
-        }
         match result {
-            Ok(value) => return Ok((value, label)),
+            Ok(value) => {
+                pool.checkin(worker);
+                return Ok((value, label));
+            }
             // A worker that died while idle: the request never reached
             // it, so another worker may take it.
-            Err(e) if died_before_request(&e) && attempt <= MAX_IDLE => continue,
+            Err(e) if died_before_request(&e) && attempt <= MAX_IDLE => {
+                pool.refused(&worker);
+                continue;
+            }
             Err(e) => return Err(in_worker(e, &named)),
         }
     }
