@@ -53,6 +53,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -149,22 +150,29 @@ def python_round_trip(con, case):
     return con.execute("CREATE OR REPLACE TEMP TABLE x AS FROM tbl").fetchall()
 
 
+def minor_faults():
+    """Minor page faults of this process (every thread) so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def run_case(con, case, engine):
-    """Run one query; return (seconds, result rows)."""
+    """Run one query; return (seconds, result rows, minor page faults of
+    DuckDB's process during it)."""
     if engine == "python":
-        start = time.perf_counter()
+        faults, start = minor_faults(), time.perf_counter()
         rows = python_round_trip(con, case)
-        return time.perf_counter() - start, rows
+        return time.perf_counter() - start, rows, minor_faults() - faults
     sql = CASES[case]["native" if engine == "native" else "vgi"]
     for setting in SUBPROCESS_ENGINES.get(engine, []):
         con.execute(setting)
-    start = time.perf_counter()
+    faults, start = minor_faults(), time.perf_counter()
     rows = con.execute(sql).fetchall()
     seconds = time.perf_counter() - start
+    faults = minor_faults() - faults
     if engine in SUBPROCESS_ENGINES:
         con.execute("RESET vgi_execution")
         con.execute("RESET vgi_worker_shared_memory")
-    return seconds, rows
+    return seconds, rows, faults
 
 
 def check(con, case, engine, result, cfg, reference):
@@ -195,17 +203,20 @@ def check(con, case, engine, result, cfg, reference):
 def worker_time(cfg):
     con = connect(cfg)
     reference = {}
-    out = {"cases": {}}
+    out = {"cases": {}, "faults": {}}
     for case in cfg["cases"]:
         times = {engine: [] for engine in cfg["engines"]}
+        faults = {engine: [] for engine in cfg["engines"]}
         # One untimed warm-up round, checked like the others.
         for rep in range(int(cfg["repeat"]) + 1):
             for engine in cfg["engines"]:
-                seconds, result = run_case(con, case, engine)
+                seconds, result, faulted = run_case(con, case, engine)
                 check(con, case, engine, result, cfg, reference)
                 if rep > 0:
                     times[engine].append(seconds)
+                    faults[engine].append(faulted)
         out["cases"][case] = times
+        out["faults"][case] = faults
         con.execute("DROP TABLE IF EXISTS x")
     return out
 
@@ -232,7 +243,7 @@ def worker_rss(cfg):
         reset = False
     seconds = None
     if engine != "baseline":
-        seconds, result = run_case(con, case, engine)
+        seconds, result, _ = run_case(con, case, engine)
         check(con, case, engine, result, cfg, {})
     after = status_kib("VmHWM", "VmRSS")
     return {
@@ -455,6 +466,8 @@ def main():
                     "native_median_s": native, "python_median_s": python, "vgi_median_s": vgi,
                     "ratio": vgi / native, "vgi_vs_python": vgi / python, "python_ratio": python / native,
                     "vgi_spread": max(times["vgi"]) / min(times["vgi"]),
+                    "minor_faults_median": {engine: statistics.median(counts)
+                                            for engine, counts in result["faults"][case].items()},
                     "load_before": load_before, "load_after": load_after,
                 }
                 line = (f"  {rows:>12,} rows  {threads} thr  {case:<16} native {fmt_ms(native)} ms  "
@@ -572,6 +585,17 @@ def main():
         for s in report["speedup"]:
             print(f"| {s['rows']:,} | {s['case']} ({s['to_threads']} vs {s['from_threads']} threads) "
                   f"| {s['native']:.2f}x | {s['vgi']:.2f}x |")
+    print()
+    print("minor page faults per query in DuckDB's process (median; a fresh page costs a fault "
+          "and its zeroing):")
+    print()
+    engines = [e for e in ENGINES if any(e in t["minor_faults_median"] for t in report["timings"])]
+    print("| rows | threads | case | " + " | ".join(engines) + " |")
+    print("|---:|---:|---|" + "---:|" * len(engines))
+    for t in report["timings"]:
+        counts = t["minor_faults_median"]
+        print(f"| {t['rows']:,} | {t['threads']} | {t['case']} | "
+              + " | ".join(f"{counts[e]:,.0f}" if e in counts else "-" for e in engines) + " |")
     if report["rss"]:
         print()
         print("| rows | threads | case | engine | peak RSS MiB (process) | query peak above start MiB |")

@@ -70,7 +70,7 @@ def run(con, case, engine, remote, busy_ms):
     elif case == BUSY_CASE:
         sql = BUSY.format(ms=float(busy_ms))
     elif engine == "python":
-        return bench.run_case(con, case, engine)
+        return bench.run_case(con, case, engine)[:2]
     else:
         sql = bench.CASES[case]["native" if engine == "native" else "vgi"]
     if engine == "subprocess":
