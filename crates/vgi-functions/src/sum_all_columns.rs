@@ -165,12 +165,11 @@ integer_bits!(false, u64: u8, u16, u32, u64);
 
 /// The exact sum of integers of at most 64 bits, in a form the compiler
 /// vectorises with plain SSE2 (64-bit adds, masks and logical shifts, no
-/// 128-bit arithmetic in the loop): each value's bit pattern is split into
-/// its high and low 32 bits, summed apart in 64 bits (2^30 values cannot
-/// overflow either sum), and the count of negative values is subtracted
-/// times 2^64 (a signed value is its unsigned pattern minus 2^64).
+/// 128-bit arithmetic in the loop), a block of [`SMALL_BLOCK`] values at a
+/// time: one 64-bit sum when every value of the block is small
+/// ([`small_sum`]), else the split sum ([`split_sum`]).
 ///
-/// On x86-64 CPUs with AVX2 (checked at run time) the same loop runs four
+/// On x86-64 CPUs with AVX2 (checked at run time) the same loops run four
 /// values wide instead of two.
 fn exact_sum<N: IntegerBits>(values: &[N]) -> i128 {
     #[cfg(target_arch = "x86_64")]
@@ -188,27 +187,64 @@ unsafe fn exact_sum_avx2<N: IntegerBits>(values: &[N]) -> i128 {
     exact_sum_portable(values)
 }
 
+/// Values per block: 2^11 values of magnitude at most 2^51 cannot
+/// overflow a 64-bit sum.
+const SMALL_BLOCK: usize = 1 << 11;
+/// Signed values in `[-SMALL, SMALL)`, unsigned below `2 * SMALL`, are small.
+const SMALL: u64 = 1 << 51;
+
 #[inline(always)]
 fn exact_sum_portable<N: IntegerBits>(values: &[N]) -> i128 {
-    const BLOCK: usize = 1 << 30;
     values
-        .chunks(BLOCK)
-        .map(|block| {
-            let (mut high, mut low, mut negative) = (0u64, 0u64, 0u64);
-            for v in block {
-                let bits = v.bits();
-                high += bits >> 32;
-                low += bits & 0xffff_ffff;
-                negative += bits >> 63;
-            }
-            let unsigned = (i128::from(high) << 32) + i128::from(low);
-            if N::SIGNED {
-                unsigned - (i128::from(negative) << 64)
-            } else {
-                unsigned
-            }
-        })
+        .chunks(SMALL_BLOCK)
+        .map(|block| small_sum(block).unwrap_or_else(|| split_sum(block)))
         .sum()
+}
+
+/// The sum of `block` in one 64-bit accumulator, if all its values are
+/// small: a value is small when its pattern plus `SMALL` (signed) or its
+/// pattern (unsigned) is below `2 * SMALL`, which holds for every value
+/// exactly when it holds for their bitwise OR.
+#[inline(always)]
+fn small_sum<N: IntegerBits>(block: &[N]) -> Option<i128> {
+    let (mut sum, mut range) = (0u64, 0u64);
+    for v in block {
+        let bits = v.bits();
+        sum = sum.wrapping_add(bits);
+        range |= if N::SIGNED {
+            bits.wrapping_add(SMALL)
+        } else {
+            bits
+        };
+    }
+    (range < 2 * SMALL).then(|| {
+        if N::SIGNED {
+            i128::from(sum as i64)
+        } else {
+            i128::from(sum)
+        }
+    })
+}
+
+/// The sum of any `block` (of at most 2^30 values): each value's bit
+/// pattern is split into its high and low 32 bits, summed apart in 64 bits,
+/// and the count of negative values is subtracted times 2^64 (a signed
+/// value is its unsigned pattern minus 2^64).
+#[inline(always)]
+fn split_sum<N: IntegerBits>(block: &[N]) -> i128 {
+    let (mut high, mut low, mut negative) = (0u64, 0u64, 0u64);
+    for v in block {
+        let bits = v.bits();
+        high += bits >> 32;
+        low += bits & 0xffff_ffff;
+        negative += bits >> 63;
+    }
+    let unsigned = (i128::from(high) << 32) + i128::from(low);
+    if N::SIGNED {
+        unsigned - (i128::from(negative) << 64)
+    } else {
+        unsigned
+    }
 }
 
 fn float_total<T: ArrowPrimitiveType>(
@@ -522,6 +558,48 @@ mod tests {
             proptest::prop_assert_eq!(exact_sum_portable(&signed), exact_sum(&signed));
             proptest::prop_assert_eq!(exact_sum_portable(&unsigned), exact_sum(&unsigned));
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn blocks_of_small_and_large_values_sum_exactly(
+            small in proptest::collection::vec(-(1i64 << 51)..(1i64 << 51), 1..5000),
+            large in proptest::collection::vec((0usize..5000, proptest::num::i64::ANY), 0..4),
+            unsigned in proptest::collection::vec(0u64..(1u64 << 52), 1..5000),
+        ) {
+            let mut signed = small;
+            for (at, value) in large {
+                let at = at % signed.len();
+                signed[at] = value;
+            }
+            proptest::prop_assert_eq!(exact_sum(&signed), signed.iter().map(|v| i128::from(*v)).sum::<i128>());
+            proptest::prop_assert_eq!(exact_sum(&unsigned), unsigned.iter().map(|v| i128::from(*v)).sum::<i128>());
+        }
+    }
+
+    #[test]
+    fn the_one_accumulator_takes_small_blocks_only() {
+        let bound = 1i64 << 51;
+        assert!(small_sum(&[-bound, bound - 1]).is_some());
+        assert!(small_sum(&[bound]).is_none());
+        assert!(small_sum(&[-bound - 1]).is_none());
+        assert!(small_sum(&[(1u64 << 52) - 1]).is_some());
+        assert!(small_sum(&[1u64 << 52]).is_none());
+        let full = vec![bound - 1; SMALL_BLOCK];
+        assert_eq!(
+            small_sum(&full),
+            Some(i128::from(bound - 1) * SMALL_BLOCK as i128)
+        );
+        let most_negative = vec![-bound; SMALL_BLOCK];
+        assert_eq!(
+            exact_sum(&most_negative),
+            -i128::from(bound) * SMALL_BLOCK as i128
+        );
+        let unsigned = vec![(1u64 << 52) - 1; SMALL_BLOCK];
+        assert_eq!(
+            exact_sum(&unsigned),
+            i128::from((1u64 << 52) - 1) * SMALL_BLOCK as i128
+        );
     }
 
     #[test]
