@@ -160,14 +160,39 @@ bool StringColumn::Supports(const LogicalType &type) {
 	return type.id() == LogicalTypeId::VARCHAR || type.id() == LogicalTypeId::BLOB;
 }
 
+//! Copies `count` strings after `position` and writes their end offsets.
+//! An inlined string is copied as its whole inline field, a fixed-size copy
+//! the compiler turns into two moves: the bytes past its end land in the
+//! INLINE_LENGTH bytes of room the caller leaves, or are overwritten by the
+//! next string. `ALL_VALID`: the vector has no NULLs, so no row is tested.
+template <bool ALL_VALID>
+static void CopyStrings(const UnifiedVectorFormat &format, const string_t *strings, idx_t count, data_ptr_t target,
+                         idx_t position, int32_t *offset_data) {
+	for (idx_t i = 0; i < count; i++) {
+		auto index = format.sel->get_index(i);
+		if (ALL_VALID || format.validity.RowIsValid(index)) {
+			auto &value = strings[index];
+			auto size = value.GetSize();
+			if (value.IsInlined()) {
+				memcpy(target + position, value.GetPrefix(), string_t::INLINE_LENGTH);
+			} else {
+				memcpy(target + position, value.GetData(), size);
+			}
+			position += size;
+		}
+		offset_data[i] = static_cast<int32_t>(position);
+	}
+}
+
 void StringColumn::Append(Vector &input, idx_t count) {
 	UnifiedVectorFormat format;
 	input.ToUnifiedFormat(format);
 	auto strings = UnifiedVectorFormat::GetData<string_t>(format);
+	auto all_valid = format.validity.CannotHaveNull();
 	idx_t added = 0;
 	for (idx_t i = 0; i < count; i++) {
 		auto index = format.sel->get_index(i);
-		if (format.validity.RowIsValid(index)) {
+		if (all_valid || format.validity.RowIsValid(index)) {
 			added += strings[index].GetSize();
 		}
 	}
@@ -177,20 +202,14 @@ void StringColumn::Append(Vector &input, idx_t count) {
 		                            "vgi_process_batch_rows",
 		                            start + added);
 	}
+	data.Reserve(start + added + string_t::INLINE_LENGTH);
 	data.Resize(start + added);
 	offsets.Resize((rows + count + 1) * sizeof(int32_t));
 	auto offset_data = reinterpret_cast<int32_t *>(offsets.Data()) + rows + 1;
-	auto target = data.Data();
-	auto position = start;
-	for (idx_t i = 0; i < count; i++) {
-		auto index = format.sel->get_index(i);
-		if (format.validity.RowIsValid(index)) {
-			auto &value = strings[index];
-			auto size = value.GetSize();
-			memcpy(target + position, value.GetData(), size);
-			position += size;
-		}
-		offset_data[i] = static_cast<int32_t>(position);
+	if (all_valid) {
+		CopyStrings<true>(format, strings, count, data.Data(), start, offset_data);
+	} else {
+		CopyStrings<false>(format, strings, count, data.Data(), start, offset_data);
 	}
 	AppendValidity(format, count);
 	rows += count;
