@@ -150,29 +150,32 @@ def python_round_trip(con, case):
     return con.execute("CREATE OR REPLACE TEMP TABLE x AS FROM tbl").fetchall()
 
 
-def minor_faults():
-    """Minor page faults of this process (every thread) so far."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def usage_since(before):
+    """(minor page faults, user CPU s, system CPU s) of this process (every
+    thread) since the `getrusage` result `before`."""
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return (after.ru_minflt - before.ru_minflt, after.ru_utime - before.ru_utime,
+            after.ru_stime - before.ru_stime)
 
 
 def run_case(con, case, engine):
-    """Run one query; return (seconds, result rows, minor page faults of
-    DuckDB's process during it)."""
+    """Run one query; return (seconds, result rows, (minor page faults, user
+    CPU s, system CPU s) of DuckDB's process during it)."""
     if engine == "python":
-        faults, start = minor_faults(), time.perf_counter()
+        before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         rows = python_round_trip(con, case)
-        return time.perf_counter() - start, rows, minor_faults() - faults
+        return time.perf_counter() - start, rows, usage_since(before)
     sql = CASES[case]["native" if engine == "native" else "vgi"]
     for setting in SUBPROCESS_ENGINES.get(engine, []):
         con.execute(setting)
-    faults, start = minor_faults(), time.perf_counter()
+    before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     rows = con.execute(sql).fetchall()
     seconds = time.perf_counter() - start
-    faults = minor_faults() - faults
+    usage = usage_since(before)
     if engine in SUBPROCESS_ENGINES:
         con.execute("RESET vgi_execution")
         con.execute("RESET vgi_worker_shared_memory")
-    return seconds, rows, faults
+    return seconds, rows, usage
 
 
 def check(con, case, engine, result, cfg, reference):
@@ -203,20 +206,23 @@ def check(con, case, engine, result, cfg, reference):
 def worker_time(cfg):
     con = connect(cfg)
     reference = {}
-    out = {"cases": {}, "faults": {}}
+    out = {"cases": {}, "faults": {}, "cpu": {}}
     for case in cfg["cases"]:
         times = {engine: [] for engine in cfg["engines"]}
         faults = {engine: [] for engine in cfg["engines"]}
+        cpu = {engine: [] for engine in cfg["engines"]}
         # One untimed warm-up round, checked like the others.
         for rep in range(int(cfg["repeat"]) + 1):
             for engine in cfg["engines"]:
-                seconds, result, faulted = run_case(con, case, engine)
+                seconds, result, (faulted, user, system) = run_case(con, case, engine)
                 check(con, case, engine, result, cfg, reference)
                 if rep > 0:
                     times[engine].append(seconds)
                     faults[engine].append(faulted)
+                    cpu[engine].append({"user_s": user, "sys_s": system})
         out["cases"][case] = times
         out["faults"][case] = faults
+        out["cpu"][case] = cpu
         con.execute("DROP TABLE IF EXISTS x")
     return out
 
@@ -468,6 +474,8 @@ def main():
                     "vgi_spread": max(times["vgi"]) / min(times["vgi"]),
                     "minor_faults_median": {engine: statistics.median(counts)
                                             for engine, counts in result["faults"][case].items()},
+                    "minor_faults": result["faults"][case],
+                    "cpu": result["cpu"][case],
                     "load_before": load_before, "load_after": load_after,
                 }
                 line = (f"  {rows:>12,} rows  {threads} thr  {case:<16} native {fmt_ms(native)} ms  "
@@ -596,6 +604,18 @@ def main():
         counts = t["minor_faults_median"]
         print(f"| {t['rows']:,} | {t['threads']} | {t['case']} | "
               + " | ".join(f"{counts[e]:,.0f}" if e in counts else "-" for e in engines) + " |")
+    print()
+    print("vgi's runs of buffer_input, in order: ms / minor faults / user CPU ms / system CPU ms "
+          "(what a slow run spent its time on):")
+    print()
+    print("| rows | threads | runs |")
+    print("|---:|---:|---|")
+    for t in report["timings"]:
+        if t["case"] == "buffer_input":
+            runs = zip(t["vgi_s"], t["minor_faults"]["vgi"], t["cpu"]["vgi"])
+            print(f"| {t['rows']:,} | {t['threads']} | "
+                  + ", ".join(f"{s * 1000:.0f} / {f / 1000:.0f}k / {c['user_s'] * 1000:.0f} / "
+                              f"{c['sys_s'] * 1000:.0f}" for s, f, c in runs) + " |")
     if report["rss"]:
         print()
         print("| rows | threads | case | engine | peak RSS MiB (process) | query peak above start MiB |")
