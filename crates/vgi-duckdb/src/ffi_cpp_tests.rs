@@ -7,6 +7,7 @@ use std::ffi::{c_char, c_int, CStr};
 extern "C" {
     fn vgi_selftest_moved_child_outlives_batch(message: *mut c_char, len: usize) -> c_int;
     fn vgi_selftest_pool_reuses_freed_blocks(message: *mut c_char, len: usize) -> c_int;
+    fn vgi_selftest_strings_import_as_duckdb_does(message: *mut c_char, len: usize) -> c_int;
     fn vgi_selftest_ffi_layout(version: *mut u32, size: *mut usize);
     fn vgi_selftest_ffi_check(api: *const VgiApi, message: *mut c_char, len: usize) -> c_int;
 }
@@ -96,4 +97,9 @@ fn a_child_moved_out_of_a_gathered_batch_outlives_it() {
 #[test]
 fn released_batches_give_their_blocks_to_the_next_within_the_pool_limit() {
     assert_self_check(vgi_selftest_pool_reuses_freed_blocks);
+}
+
+#[test]
+fn strings_import_byte_for_byte_as_duckdb_s_own_conversion() {
+    assert_self_check(vgi_selftest_strings_import_as_duckdb_does);
 }

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "arrow/vgi_arrow.hpp"
 #include "arrow/vgi_batch_builder.hpp"
 #include "vgi_api.hpp"
 
@@ -41,6 +42,113 @@ static string CheckMovedChildren(ArrowArray &numbers, ArrowArray &strings, idx_t
 		auto got = string(text + offsets[i], NumericCast<idx_t>(offsets[i + 1] - offsets[i]));
 		if (got != "row " + to_string(expected)) {
 			return StringUtil::Format("VARCHAR child row %llu reads '%s'", i, got);
+		}
+	}
+	return string();
+}
+
+//! A struct array of one utf8 child built by hand, so that its layout can
+//! be what no builder of ours makes: an array offset, NULL rows whose
+//! offsets span bytes, short strings at the very end of the data buffer.
+struct HandMadeStrings {
+	vector<int32_t> offsets;
+	string data;
+	vector<uint8_t> validity;
+	const void *child_buffers[3];
+	const void *parent_buffers[1] = {nullptr};
+	ArrowArray child;
+	ArrowArray *children[1];
+
+	static void ReleaseChild(ArrowArray *array) {
+		array->release = nullptr;
+	}
+	static void ReleaseParent(ArrowArray *array) {
+		delete static_cast<HandMadeStrings *>(array->private_data);
+		array->release = nullptr;
+	}
+};
+
+//! `rows` rows after `skip` rows the array's offset hides: lengths 0-20,
+//! bytes from a linear congruential sequence (NUL bytes among them), every
+//! 7th row NULL (every other such row spanning 5 bytes), the last 30 rows
+//! 1-3 bytes long.
+static ArrowArray HandMadeBatch(idx_t skip, idx_t rows) {
+	auto holder = new HandMadeStrings();
+	uint32_t seed = 12345;
+	auto total = skip + rows;
+	holder->offsets.push_back(0);
+	holder->validity.assign((total + 7) / 8, 0xFF);
+	idx_t null_count = 0;
+	for (idx_t row = 0; row < total; row++) {
+		auto null = row % 7 == 3;
+		idx_t length = row + 30 >= total ? 1 + row % 3 : row % 21;
+		if (null) {
+			holder->validity[row / 8] &= static_cast<uint8_t>(~(1u << (row % 8)));
+			null_count += row >= skip ? 1 : 0;
+			length = row % 2 == 0 ? 5 : 0;
+		}
+		for (idx_t i = 0; i < length; i++) {
+			seed = seed * 1103515245u + 12345u;
+			holder->data.push_back(static_cast<char>(seed >> 24));
+		}
+		holder->offsets.push_back(NumericCast<int32_t>(holder->data.size()));
+	}
+	holder->child_buffers[0] = holder->validity.data();
+	holder->child_buffers[1] = holder->offsets.data();
+	holder->child_buffers[2] = holder->data.data();
+	auto &child = holder->child;
+	child.length = NumericCast<int64_t>(rows);
+	child.null_count = NumericCast<int64_t>(null_count);
+	child.offset = NumericCast<int64_t>(skip);
+	child.n_buffers = 3;
+	child.n_children = 0;
+	child.buffers = holder->child_buffers;
+	child.children = nullptr;
+	child.dictionary = nullptr;
+	child.private_data = nullptr;
+	child.release = HandMadeStrings::ReleaseChild;
+	holder->children[0] = &child;
+	ArrowArray parent;
+	parent.length = NumericCast<int64_t>(rows);
+	parent.null_count = 0;
+	parent.offset = 0;
+	parent.n_buffers = 1;
+	parent.n_children = 1;
+	parent.buffers = holder->parent_buffers;
+	parent.children = holder->children;
+	parent.dictionary = nullptr;
+	parent.private_data = holder;
+	parent.release = HandMadeStrings::ReleaseParent;
+	return parent;
+}
+
+//! Compares one chunk of the bridge's string import with DuckDB's: the
+//! same NULLs, the same bytes, and the same 16-byte `string_t` for inlined
+//! strings (their padding is zero in both).
+static string CompareStrings(DataChunk &ours, DataChunk &duckdb, idx_t first_row) {
+	if (ours.size() != duckdb.size()) {
+		return StringUtil::Format("at row %llu: %llu rows, DuckDB %llu", first_row, ours.size(), duckdb.size());
+	}
+	auto &our_vector = ours.data[0];
+	auto &their_vector = duckdb.data[0];
+	auto our_strings = FlatVector::GetData<string_t>(our_vector);
+	auto their_strings = FlatVector::GetData<string_t>(their_vector);
+	for (idx_t i = 0; i < ours.size(); i++) {
+		auto valid = FlatVector::Validity(our_vector).RowIsValid(i);
+		if (valid != FlatVector::Validity(their_vector).RowIsValid(i)) {
+			return StringUtil::Format("row %llu: NULL in one import only", first_row + i);
+		}
+		if (!valid) {
+			continue;
+		}
+		auto &a = our_strings[i];
+		auto &b = their_strings[i];
+		if (a.GetSize() != b.GetSize() || memcmp(a.GetData(), b.GetData(), a.GetSize()) != 0) {
+			return StringUtil::Format("row %llu: %llu bytes, DuckDB's %llu, or other bytes", first_row + i,
+			                          a.GetSize(), b.GetSize());
+		}
+		if (a.IsInlined() && memcmp(&a, &b, sizeof(string_t)) != 0) {
+			return StringUtil::Format("row %llu: the inlined string's padding differs", first_row + i);
 		}
 	}
 	return string();
@@ -131,6 +239,57 @@ extern "C" int vgi_selftest_pool_reuses_freed_blocks(char *message, size_t messa
 		failure = e.what();
 	}
 	pool.SetLimit(0);
+	if (failure.empty()) {
+		return 0;
+	}
+	snprintf(message, message_len, "%s", failure.c_str());
+	return 1;
+}
+
+//! Imports hand-made utf8 batches (an array offset, NULLs, short strings at
+//! the end of the data) with the bridge's reader and with DuckDB's own
+//! conversion, chunk by chunk, and compares them. 0: the same; otherwise
+//! the first difference is in `message`.
+extern "C" int vgi_selftest_strings_import_as_duckdb_does(char *message, size_t message_len) {
+	using namespace duckdb;
+	string failure;
+	try {
+		DuckDB db(nullptr);
+		Connection connection(db);
+		auto &context = *connection.context;
+		vector<LogicalType> types {LogicalType::VARCHAR};
+		ArrowSchema schema;
+		vgi::ExportSchema(context, types, {"s"}, schema);
+		auto imported = vgi::ImportSchema(context, schema);
+		schema.release(&schema);
+		for (auto skip : {idx_t(0), idx_t(3)}) {
+			const idx_t rows = 5000;
+			auto batch = vgi::HandMadeBatch(skip, rows);
+			vgi::ArrowBatchReader reader(context, batch);
+			auto wrapper = make_uniq<ArrowArrayWrapper>();
+			wrapper->arrow_array = vgi::HandMadeBatch(skip, rows);
+			ArrowScanLocalState reference(std::move(wrapper), context);
+			DataChunk ours;
+			ours.Initialize(context, types);
+			DataChunk duckdb;
+			duckdb.Initialize(context, types);
+			idx_t row = 0;
+			while (failure.empty() && !reader.Finished()) {
+				reader.Emit(imported, ours);
+				duckdb.Reset();
+				duckdb.SetCardinalityUnsafe(ours.size());
+				ArrowTableFunction::ArrowToDuckDB(reference, imported.table.GetColumns(), duckdb);
+				reference.chunk_offset += ours.size();
+				failure = vgi::CompareStrings(ours, duckdb, row);
+				row += ours.size();
+			}
+			if (failure.empty() && row != rows) {
+				failure = StringUtil::Format("offset %llu: %llu rows imported of %llu", skip, row, rows);
+			}
+		}
+	} catch (std::exception &e) {
+		failure = e.what();
+	}
 	if (failure.empty()) {
 		return 0;
 	}

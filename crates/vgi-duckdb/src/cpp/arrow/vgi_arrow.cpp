@@ -85,8 +85,8 @@ bool ArrowBatchReader::Finished() const {
 }
 
 //! Whether DuckDB would convert the column with its per-row string loop
-//! (VARCHAR or BLOB from Arrow utf8/binary with 32- or 64-bit offsets),
-//! which ImportStrings replaces.
+//! over 32-bit offsets (VARCHAR or BLOB from Arrow utf8/binary, the layout
+//! the bridge's own batches have), which ImportStrings replaces.
 static bool IsPlainString(const LogicalType &type, const ArrowType &arrow_type, const ArrowArray &array) {
 	if (type.id() != LogicalTypeId::VARCHAR && type.id() != LogicalTypeId::BLOB) {
 		return false;
@@ -95,8 +95,7 @@ static bool IsPlainString(const LogicalType &type, const ArrowType &arrow_type, 
 	    array.dictionary) {
 		return false;
 	}
-	auto size_type = arrow_type.GetTypeInfo<ArrowStringInfo>().GetSizeType();
-	return size_type == ArrowVariableSizeType::NORMAL || size_type == ArrowVariableSizeType::SUPER_SIZE;
+	return arrow_type.GetTypeInfo<ArrowStringInfo>().GetSizeType() == ArrowVariableSizeType::NORMAL;
 }
 
 template <class T>
@@ -105,6 +104,10 @@ static T LoadUnaligned(const void *pointer) {
 	memcpy(&value, pointer, sizeof(T));
 	return value;
 }
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "ImportStrings' masks keep a string's first bytes as the low bytes of a word: little-endian only"
+#endif
 
 //! Masks that keep the first `n` bytes of an inlined string's 12 bytes
 //! (the low 8, then the high 4), for n = 0..12.
@@ -125,12 +128,11 @@ static const InlineMasks INLINE_MASKS;
 //! checks, but an inlined string is built with fixed-size loads and masks
 //! instead of a memset and a variable-length copy. Strings longer than the
 //! inline length point into the array, which the reader keeps alive.
-template <class OFFSET>
 static void ImportStrings(Vector &vector, const ArrowArray &array, idx_t start, idx_t rows) {
 	auto offsets = static_cast<const uint8_t *>(array.buffers[1]);
 	auto data = static_cast<const char *>(array.buffers[2]);
 	auto offset_at = [&](idx_t row) {
-		return LoadUnaligned<OFFSET>(offsets + row * sizeof(OFFSET));
+		return LoadUnaligned<int32_t>(offsets + row * sizeof(int32_t));
 	};
 	// Every byte up to the array's last offset is the array's: an inlined
 	// string may be read as a whole inline field when that many bytes follow it.
@@ -139,6 +141,9 @@ static void ImportStrings(Vector &vector, const ArrowArray &array, idx_t start, 
 	auto &validity = FlatVector::Validity(vector);
 	auto all_valid = validity.CannotHaveNull();
 	auto begin = offset_at(start);
+	if (begin < 0) {
+		throw ConversionException("Arrow string offsets must not be negative");
+	}
 	for (idx_t row = 0; row < rows; row++) {
 		auto end = offset_at(start + row + 1);
 		if (!all_valid && !validity.RowIsValid(row)) {
@@ -149,9 +154,6 @@ static void ImportStrings(Vector &vector, const ArrowArray &array, idx_t start, 
 			throw ConversionException("Arrow string offsets must be non-decreasing");
 		}
 		auto length = static_cast<uint64_t>(end - begin);
-		if (length > NumericLimits<uint32_t>::Maximum()) {
-			throw ConversionException("DuckDB does not support Strings over 4GB");
-		}
 		auto source = data + begin;
 		auto target = reinterpret_cast<char *>(&strings[row]);
 		if (length <= string_t::INLINE_LENGTH && static_cast<uint64_t>(begin) + string_t::INLINE_LENGTH <= data_end) {
@@ -200,12 +202,7 @@ static void ConvertColumns(ArrowScanLocalState &state, const arrow_column_map_t 
 		case ArrowArrayPhysicalType::DEFAULT:
 			ArrowToDuckDBConversion::SetValidityMask(vector, array, state.chunk_offset, out.size(), parent.offset, -1);
 			if (IsPlainString(vector.GetType(), arrow_type, array)) {
-				auto start = NumericCast<idx_t>(array.offset) + state.chunk_offset;
-				if (arrow_type.GetTypeInfo<ArrowStringInfo>().GetSizeType() == ArrowVariableSizeType::NORMAL) {
-					ImportStrings<int32_t>(vector, array, start, out.size());
-				} else {
-					ImportStrings<int64_t>(vector, array, start, out.size());
-				}
+				ImportStrings(vector, array, NumericCast<idx_t>(array.offset) + state.chunk_offset, out.size());
 			} else {
 				ArrowToDuckDBConversion::ColumnArrowToDuckDB(vector, array, state.chunk_offset, array_state,
 				                                             out.size(), arrow_type);
