@@ -154,6 +154,16 @@ static string CompareStrings(DataChunk &ours, DataChunk &duckdb, idx_t first_row
 	return string();
 }
 
+//! A self-check's result: 0 when `failure` is empty, else 1 with `failure`
+//! written into `message`.
+static int Report(const string &failure, char *message, size_t message_len) {
+	if (failure.empty()) {
+		return 0;
+	}
+	snprintf(message, message_len, "%s", failure.c_str());
+	return 1;
+}
+
 } // namespace vgi
 
 //! Moves both children out of a gathered batch, releases the batch, gathers
@@ -188,11 +198,7 @@ extern "C" int vgi_selftest_moved_child_outlives_batch(char *message, size_t mes
 	} catch (std::exception &e) {
 		failure = e.what();
 	}
-	if (failure.empty()) {
-		return 0;
-	}
-	snprintf(message, message_len, "%s", failure.c_str());
-	return 1;
+	return vgi::Report(failure, message, message_len);
 }
 
 //! Gathers and releases a batch of BIGINT and VARCHAR under a pool limit,
@@ -239,11 +245,7 @@ extern "C" int vgi_selftest_pool_reuses_freed_blocks(char *message, size_t messa
 		failure = e.what();
 	}
 	pool.SetLimit(0);
-	if (failure.empty()) {
-		return 0;
-	}
-	snprintf(message, message_len, "%s", failure.c_str());
-	return 1;
+	return vgi::Report(failure, message, message_len);
 }
 
 //! Imports hand-made utf8 batches (an array offset, NULLs, short strings at
@@ -290,11 +292,7 @@ extern "C" int vgi_selftest_strings_import_as_duckdb_does(char *message, size_t 
 	} catch (std::exception &e) {
 		failure = e.what();
 	}
-	if (failure.empty()) {
-		return 0;
-	}
-	snprintf(message, message_len, "%s", failure.c_str());
-	return 1;
+	return vgi::Report(failure, message, message_len);
 }
 
 //! The ABI this shim was built for: VGI_FFI_VERSION and sizeof(VgiApi).
@@ -306,10 +304,5 @@ extern "C" void vgi_selftest_ffi_layout(uint32_t *version, size_t *size) {
 //! Runs vgi_bridge_init's check of `api` (only its version and size are
 //! read). 0: it passes; otherwise the error is written to `message`.
 extern "C" int vgi_selftest_ffi_check(const VgiApi *api, char *message, size_t message_len) {
-	auto mismatch = vgi::ApiMismatch(*api);
-	if (mismatch.empty()) {
-		return 0;
-	}
-	snprintf(message, message_len, "%s", mismatch.c_str());
-	return 1;
+	return vgi::Report(vgi::ApiMismatch(*api), message, message_len);
 }
