@@ -164,6 +164,21 @@ static int Report(const string &failure, char *message, size_t message_len) {
 	return 1;
 }
 
+//! Runs `check` (a failure, or empty) against a connection to a fresh
+//! in-memory database; an exception is a failure too. Reports as Report.
+template <class CHECK>
+static int RunWithConnection(char *message, size_t message_len, CHECK check) {
+	string failure;
+	try {
+		DuckDB db(nullptr);
+		Connection connection(db);
+		failure = check(*connection.context);
+	} catch (std::exception &e) {
+		failure = e.what();
+	}
+	return Report(failure, message, message_len);
+}
+
 } // namespace vgi
 
 //! Moves both children out of a gathered batch, releases the batch, gathers
@@ -172,12 +187,9 @@ static int Report(const string &failure, char *message, size_t message_len) {
 //! written to `message`.
 extern "C" int vgi_selftest_moved_child_outlives_batch(char *message, size_t message_len) {
 	using namespace duckdb;
-	string failure;
-	try {
-		DuckDB db(nullptr);
-		Connection connection(db);
+	return vgi::RunWithConnection(message, message_len, [](ClientContext &context) {
 		vector<LogicalType> types {LogicalType::BIGINT, LogicalType::VARCHAR};
-		vgi::ArrowBatchBuilder builder(*connection.context, types, 16);
+		vgi::ArrowBatchBuilder builder(context, types, 16);
 		const idx_t rows = 4;
 		auto first = vgi::GatherRows(builder, types, 1, rows, DConstants::INVALID_INDEX);
 		ArrowArray numbers = *first.children[0];
@@ -187,7 +199,7 @@ extern "C" int vgi_selftest_moved_child_outlives_batch(char *message, size_t mes
 		first.release(&first);
 		// NULLs make the next batch write a validity buffer too.
 		auto second = vgi::GatherRows(builder, types, 100, rows, 0);
-		failure = vgi::CheckMovedChildren(numbers, strings, rows);
+		auto failure = vgi::CheckMovedChildren(numbers, strings, rows);
 		second.release(&second);
 		if (numbers.release) {
 			numbers.release(&numbers);
@@ -195,10 +207,8 @@ extern "C" int vgi_selftest_moved_child_outlives_batch(char *message, size_t mes
 		if (strings.release) {
 			strings.release(&strings);
 		}
-	} catch (std::exception &e) {
-		failure = e.what();
-	}
-	return vgi::Report(failure, message, message_len);
+		return failure;
+	});
 }
 
 //! Gathers and releases a batch of BIGINT and VARCHAR under a pool limit,
@@ -207,16 +217,14 @@ extern "C" int vgi_selftest_moved_child_outlives_batch(char *message, size_t mes
 //! the excess at once. 0: it does; otherwise the failure is in `message`.
 extern "C" int vgi_selftest_pool_reuses_freed_blocks(char *message, size_t message_len) {
 	using namespace duckdb;
-	string failure;
 	auto &pool = vgi::BufferPool::Get();
-	try {
-		DuckDB db(nullptr);
-		Connection connection(db);
+	auto status = vgi::RunWithConnection(message, message_len, [&pool](ClientContext &context) {
+		string failure;
 		vector<LogicalType> types {LogicalType::BIGINT, LogicalType::VARCHAR};
 		// Blocks of this batch are far larger than the other self-checks',
 		// which run concurrently and take the pool's small blocks.
 		const idx_t capacity = 1 << 16;
-		vgi::ArrowBatchBuilder builder(*connection.context, types, capacity);
+		vgi::ArrowBatchBuilder builder(context, types, capacity);
 		pool.SetLimit(64ULL << 20);
 		auto first = vgi::GatherRows(builder, types, 1, 4, DConstants::INVALID_INDEX);
 		std::set<const void *> first_blocks {first.children[0]->buffers[1], first.children[1]->buffers[1],
@@ -241,11 +249,10 @@ extern "C" int vgi_selftest_pool_reuses_freed_blocks(char *message, size_t messa
 		if (failure.empty() && pool.FreeBytes() != 0) {
 			failure = StringUtil::Format("limit 0, but %llu bytes kept free", pool.FreeBytes());
 		}
-	} catch (std::exception &e) {
-		failure = e.what();
-	}
+		return failure;
+	});
 	pool.SetLimit(0);
-	return vgi::Report(failure, message, message_len);
+	return status;
 }
 
 //! Imports hand-made utf8 batches (an array offset, NULLs, short strings at
@@ -254,11 +261,8 @@ extern "C" int vgi_selftest_pool_reuses_freed_blocks(char *message, size_t messa
 //! the first difference is in `message`.
 extern "C" int vgi_selftest_strings_import_as_duckdb_does(char *message, size_t message_len) {
 	using namespace duckdb;
-	string failure;
-	try {
-		DuckDB db(nullptr);
-		Connection connection(db);
-		auto &context = *connection.context;
+	return vgi::RunWithConnection(message, message_len, [](ClientContext &context) {
+		string failure;
 		vector<LogicalType> types {LogicalType::VARCHAR};
 		ArrowSchema schema;
 		vgi::ExportSchema(context, types, {"s"}, schema);
@@ -289,10 +293,8 @@ extern "C" int vgi_selftest_strings_import_as_duckdb_does(char *message, size_t 
 				failure = StringUtil::Format("offset %llu: %llu rows imported of %llu", skip, row, rows);
 			}
 		}
-	} catch (std::exception &e) {
-		failure = e.what();
-	}
-	return vgi::Report(failure, message, message_len);
+		return failure;
+	});
 }
 
 //! The ABI this shim was built for: VGI_FFI_VERSION and sizeof(VgiApi).
