@@ -4,11 +4,11 @@ use std::io::ErrorKind;
 use std::path::Path;
 use std::time::SystemTime;
 
-use super::dirfd::{is_dir, modified};
+use super::dirfd::{is_dir, modified, StoreDir};
 use super::fsio::temp_name;
 use super::FsStore;
 use crate::error::{Error, Result};
-use crate::store::paths::{exec_name, unhex};
+use crate::store::paths::{exec_name, unhex, TMP_PREFIX};
 
 /// How often a cleared execution's tree is removed again while writes that
 /// were under way still land in it.
@@ -30,32 +30,33 @@ impl FsStore {
     /// Moves the directory `name` aside, then removes it: a worker writing
     /// to the execution meanwhile finds it gone (and does not make it
     /// again), and a write that was under way lands in the moved tree,
-    /// which is removed again while one appears.
+    /// which is removed again while one appears. When another process moved
+    /// it first, its trees moved aside are removed here too, so that the
+    /// execution is gone when this returns, not only once that process is done.
     fn remove_execution_dir(&self, name: &str) -> Result<()> {
         let root = self.dir();
-        let aside = temp_name("clear-")?;
+        let prefix = aside_prefix(name);
+        let aside = temp_name(&prefix)?;
         match root.rename_noreplace(name, &aside) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(Error::io(
-                    "rename",
-                    root.display(&aside),
-                    std::io::Error::from(ErrorKind::AlreadyExists),
-                ))
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io("rename", root.display(name), e)),
-        }
-        let mut attempt = 0;
-        loop {
-            match root.remove_all(&aside) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && attempt < CLEAR_ATTEMPTS => {
-                    attempt += 1;
+            Ok(true) => remove_tree(&root, &aside),
+            Ok(false) => Err(Error::io(
+                "rename",
+                root.display(&aside),
+                std::io::Error::from(ErrorKind::AlreadyExists),
+            )),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let full_prefix = format!("{TMP_PREFIX}{prefix}");
+                let entries = root
+                    .entries()
+                    .map_err(|e| Error::io("list", root.path(), e))?;
+                for (entry, _) in entries {
+                    if let Some(entry) = entry.to_str().filter(|e| e.starts_with(&full_prefix)) {
+                        remove_tree(&root, entry)?;
+                    }
                 }
-                Err(e) => return Err(Error::io("remove", root.display(name), e)),
+                Ok(())
             }
+            Err(e) => Err(Error::io("rename", root.display(name), e)),
         }
     }
 
@@ -90,6 +91,28 @@ impl FsStore {
         }
         out.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         Ok(out)
+    }
+}
+
+/// The label of the names that trees of the execution directory `name`
+/// get when they are moved aside to be removed.
+fn aside_prefix(name: &str) -> String {
+    format!("clear-{name}-")
+}
+
+/// Removes the tree `name` of `root`, again while writes that were under
+/// way still land in it (or another process removes it at the same time).
+fn remove_tree(root: &StoreDir, name: &str) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        match root.remove_all(name) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) && attempt < CLEAR_ATTEMPTS => {
+                attempt += 1;
+            }
+            Err(e) => return Err(Error::io("remove", root.display(name), e)),
+        }
     }
 }
 
@@ -137,6 +160,32 @@ mod tests {
         );
         // New executions are made as before.
         late.append(b"new", b"n", b"k", b"v").unwrap();
+        assert_eq!(client.list_executions().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_clear_that_another_process_began_is_finished_before_clear_returns() {
+        let (dir, worker) = test_store();
+        let root = dir.path().join("root");
+        worker.claim(b"e").unwrap();
+        worker.append(b"e", b"n", b"k", b"1").unwrap();
+        worker.kv_put(b"e", b"k", b"v").unwrap();
+        worker.append(b"other", b"n", b"k", b"1").unwrap();
+        let client = BufferingStore::open(root.clone()).unwrap();
+        client.claim(b"e").unwrap();
+        // The worker moved the directory aside and is removing it (as its
+        // destructor or its last finalize stream does) when the client clears.
+        let name = crate::store::paths::exec_name(b"e").unwrap();
+        let moved = root.join(format!(".tmp-clear-{name}-1-0-00"));
+        std::fs::rename(root.join(&name), &moved).unwrap();
+        let unrelated = root.join(".tmp-clear-6f74686572-1-1-00");
+        std::fs::create_dir(&unrelated).unwrap();
+        client.clear(b"e").unwrap();
+        assert!(!moved.exists(), "the moved tree is gone once clear returns");
+        assert!(
+            unrelated.exists(),
+            "another execution's tree is left to its process"
+        );
         assert_eq!(client.list_executions().unwrap().len(), 1);
     }
 
