@@ -2,6 +2,7 @@
 //! the protocol sends them.
 
 mod check;
+pub mod fixed_layout;
 
 use std::io::{Cursor, Write};
 
