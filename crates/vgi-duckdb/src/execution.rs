@@ -8,8 +8,9 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use super::arrow_ffi::{check_batch_schema, WireSchema};
-use super::in_place::InPlace;
+use super::in_place::{Finished, InPlace, Sent, VgiColumn};
 use super::registry::RegisteredFunction;
+use super::registry::{DEFAULT_PROCESS_BATCH_ROWS, PROCESS_BATCH_ROWS_SETTING};
 use super::subprocess::{
     check_settings, pool_for, store_for, Remote, RemoteBind, STORE_URL_SETTING,
 };
@@ -281,11 +282,19 @@ impl Execution {
         Ok(())
     }
 
-    /// The function's in-place sink for one sinking thread, when it has one
-    /// and runs in this process (in worker processes, batches cross as Arrow).
+    /// The in-place sink of one sinking thread: the function's own when it
+    /// has one and runs in this process; in worker processes, a gatherer
+    /// of number columns for the thread's worker, where the input has only
+    /// those and batches cross in shared memory.
     pub(crate) fn in_place_start(&self) -> Result<Option<InPlace>> {
-        if self.remote.is_some() {
-            return Ok(None);
+        if let Some(remote) = &self.remote {
+            let rows = self
+                .call
+                .settings
+                .get_i64(PROCESS_BATCH_ROWS_SETTING)?
+                .unwrap_or(DEFAULT_PROCESS_BATCH_ROWS);
+            let rows = usize::try_from(rows.max(1)).unwrap_or(usize::MAX);
+            return remote.batch_sink(&self.input_schema().schema, rows);
         }
         let sink = self
             .call
@@ -295,18 +304,53 @@ impl Execution {
         Ok(sink.map(InPlace::new))
     }
 
-    /// Ends a thread's in-place sink and records its state id with those of `process`.
+    /// Sinks one chunk in place and records the batches a gatherer sent.
+    ///
+    /// # Safety
+    /// As [`InPlace::sink`].
+    pub(crate) unsafe fn in_place_sink(
+        &self,
+        sink: &mut InPlace,
+        columns: &[VgiColumn],
+        rows: usize,
+    ) -> Result<()> {
+        // SAFETY: as this function's contract.
+        let sunk = unsafe { sink.sink(&self.input_schema().schema, columns, rows) };
+        self.record_sent(sink.take_sent());
+        sunk
+    }
+
+    /// Ends a thread's in-place sink and records its state ids with those of `process`.
     pub(crate) fn in_place_finish(&self, sink: InPlace) -> Result<()> {
         let rows = sink.rows();
-        let state_id = sink.finish()?;
-        self.debug(|| {
-            format!(
-                "process rows={rows} batch_index=None state_id={} in place",
-                hex::encode(&state_id)
-            )
-        });
-        lock(&self.state_ids).push(state_id);
+        match sink.finish()? {
+            Finished::StateId(state_id) => {
+                self.debug(|| {
+                    format!(
+                        "process rows={rows} batch_index=None state_id={} in place",
+                        hex::encode(&state_id)
+                    )
+                });
+                lock(&self.state_ids).push(state_id);
+            }
+            Finished::Sent(sent) => self.record_sent(sent),
+        }
         Ok(())
+    }
+
+    /// Records the state ids of batches a gatherer sent to workers.
+    fn record_sent(&self, sent: Vec<Sent>) {
+        for batch in sent {
+            self.debug(|| {
+                format!(
+                    "process rows={} batch_index=None state_id={}{}",
+                    batch.rows,
+                    hex::encode(&batch.state_id),
+                    in_worker(&batch.worker)
+                )
+            });
+            lock(&self.state_ids).push(batch.state_id);
+        }
     }
 
     /// Runs `combine` over every state id; returns the number of finalize ids.

@@ -655,7 +655,7 @@ unsafe extern "C" fn execution_in_place_sink(
         // a chunk it keeps unchanged until this returns.
         let (exec, sink) = unsafe { (&*exec, &mut *sink) };
         let columns = unsafe { std::slice::from_raw_parts(columns, column_count) };
-        unsafe { sink.sink(&exec.input_schema().schema, columns, rows) }
+        unsafe { exec.in_place_sink(sink, columns, rows) }
     }))
 }
 

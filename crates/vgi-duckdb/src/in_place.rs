@@ -6,6 +6,7 @@ use std::ffi::c_void;
 
 use arrow_schema::{DataType, Schema};
 
+use vgi::ipc::fixed_layout::ColumnChunk;
 use vgi::{ChunkView, ColumnView, Error, InPlaceSink, Result, Values};
 
 /// Mirrors `VgiColumn` in `cpp/vgi_ffi.h`.
@@ -18,13 +19,59 @@ pub(crate) struct VgiColumn {
 
 /// One sinking thread's in-place sink and the rows it took.
 pub(crate) struct InPlace {
-    sink: Box<dyn InPlaceSink>,
+    kind: Kind,
     rows: u64,
+}
+
+enum Kind {
+    /// The function's own sink (in this process).
+    Function(Box<dyn InPlaceSink>),
+    /// Batches gathered for a worker (subprocess execution).
+    #[cfg_attr(not(feature = "subprocess"), allow(dead_code))]
+    Batches(Box<dyn BatchSink>),
+}
+
+/// A sink that gathers the chunks' columns into batches and sends each to
+/// a worker as it fills (see `subprocess::gather`).
+pub(crate) trait BatchSink: Send {
+    /// Gathers one chunk of `rows` rows.
+    fn append(&mut self, columns: &[ColumnChunk<'_>], rows: usize) -> Result<()>;
+    /// The batches sent since the last time they were taken.
+    fn take_sent(&mut self) -> Vec<Sent>;
+    /// Sends what is left; the batches not taken yet.
+    fn finish(self: Box<Self>) -> Result<Vec<Sent>>;
+}
+
+/// One batch a [`BatchSink`] sent: its state id, rows and worker's label.
+pub(crate) struct Sent {
+    pub(crate) state_id: Vec<u8>,
+    pub(crate) rows: usize,
+    pub(crate) worker: String,
+}
+
+/// What an in-place sink leaves to record when it ends.
+pub(crate) enum Finished {
+    /// The function's sink: one state id for every row.
+    StateId(Vec<u8>),
+    /// A batch sink: the batches it sent last.
+    Sent(Vec<Sent>),
 }
 
 impl InPlace {
     pub(crate) fn new(sink: Box<dyn InPlaceSink>) -> Self {
-        InPlace { sink, rows: 0 }
+        InPlace {
+            kind: Kind::Function(sink),
+            rows: 0,
+        }
+    }
+
+    /// A thread's sink of batches for a worker.
+    #[cfg_attr(not(feature = "subprocess"), allow(dead_code))]
+    pub(crate) fn batches(sink: Box<dyn BatchSink>) -> Self {
+        InPlace {
+            kind: Kind::Batches(sink),
+            rows: 0,
+        }
     }
 
     /// Rows sunk so far.
@@ -51,22 +98,82 @@ impl InPlace {
                 schema.fields().len()
             )));
         }
-        let views = schema
-            .fields()
-            .iter()
-            .zip(columns)
-            // SAFETY: as this function's contract.
-            .map(|(field, column)| unsafe { view(field.data_type(), column, rows) })
-            .collect::<Result<Vec<_>>>()?;
-        self.sink.sink(&ChunkView::new(rows, &views))?;
+        match &mut self.kind {
+            Kind::Function(sink) => {
+                let views = schema
+                    .fields()
+                    .iter()
+                    .zip(columns)
+                    // SAFETY: as this function's contract.
+                    .map(|(field, column)| unsafe { view(field.data_type(), column, rows) })
+                    .collect::<Result<Vec<_>>>()?;
+                sink.sink(&ChunkView::new(rows, &views))?;
+            }
+            Kind::Batches(sink) => {
+                let chunk = schema
+                    .fields()
+                    .iter()
+                    .zip(columns)
+                    // SAFETY: as this function's contract.
+                    .map(|(field, column)| unsafe { chunk_column(field.data_type(), column, rows) })
+                    .collect::<Result<Vec<_>>>()?;
+                sink.append(&chunk, rows)?;
+            }
+        }
         self.rows += rows as u64;
         Ok(())
     }
 
-    /// The state id of every row sunk.
-    pub(crate) fn finish(self) -> Result<Vec<u8>> {
-        self.sink.finish()
+    /// The batches a batch sink sent since the last time they were taken.
+    pub(crate) fn take_sent(&mut self) -> Vec<Sent> {
+        match &mut self.kind {
+            Kind::Function(_) => Vec::new(),
+            Kind::Batches(sink) => sink.take_sent(),
+        }
     }
+
+    /// Ends the sink.
+    pub(crate) fn finish(self) -> Result<Finished> {
+        match self.kind {
+            Kind::Function(sink) => sink.finish().map(Finished::StateId),
+            Kind::Batches(sink) => sink.finish().map(Finished::Sent),
+        }
+    }
+}
+
+/// `column` as a [`BatchSink`] takes it: its values' bytes, checked to be
+/// `data_type`'s width.
+///
+/// # Safety
+/// As [`InPlace::sink`].
+unsafe fn chunk_column<'a>(
+    data_type: &DataType,
+    column: &'a VgiColumn,
+    rows: usize,
+) -> Result<ColumnChunk<'a>> {
+    let width = data_type.primitive_width().unwrap_or(0);
+    if column.data.is_null() || column.width != width as u64 || width == 0 {
+        return Err(Error::function(format!(
+            "in-place sink: a column of {data_type} came as {} bytes per value{}",
+            column.width,
+            if column.data.is_null() {
+                " without data"
+            } else {
+                ""
+            }
+        )));
+    }
+    if !column.validity.is_null() && column.validity.align_offset(8) != 0 {
+        return Err(Error::function(
+            "in-place sink: a column's validity is not aligned",
+        ));
+    }
+    // SAFETY: checked non-null; the caller vouches for `rows` values of
+    // `width` bytes and `rows.div_ceil(64)` aligned words, unchanged for 'a.
+    let values = unsafe { std::slice::from_raw_parts(column.data.cast::<u8>(), rows * width) };
+    let validity = (!column.validity.is_null())
+        .then(|| unsafe { std::slice::from_raw_parts(column.validity, rows.div_ceil(64)) });
+    Ok(ColumnChunk { values, validity })
 }
 
 /// `column` as a view of `data_type`, or [`ColumnView::Other`] for a type
@@ -192,7 +299,7 @@ mod tests {
                 vec![Some(7), None, Some(9)]
             ]
         );
-        assert_eq!(sink.finish().unwrap(), b"done");
+        assert!(matches!(sink.finish().unwrap(), Finished::StateId(id) if id == b"done"));
     }
 
     #[test]

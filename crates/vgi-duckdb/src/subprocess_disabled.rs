@@ -63,6 +63,13 @@ impl Remote {
     pub(crate) fn execution_id(&self) -> &[u8] {
         match *self {}
     }
+    pub(crate) fn batch_sink(
+        &self,
+        _: &arrow_schema::Schema,
+        _: usize,
+    ) -> Result<Option<crate::in_place::InPlace>> {
+        match *self {}
+    }
     pub(crate) fn process(&self, _: &RecordBatch, _: Option<i64>) -> Result<(Vec<u8>, String)> {
         match *self {}
     }

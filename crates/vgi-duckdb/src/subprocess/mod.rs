@@ -4,6 +4,7 @@
 //! (`SET vgi_execution = 'remote'`), instead of in DuckDB's process.
 
 mod client;
+mod gather;
 mod http;
 mod pool;
 mod remote;

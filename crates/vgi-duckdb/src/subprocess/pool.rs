@@ -217,6 +217,12 @@ impl Pool {
         })
     }
 
+    /// Whether the pool's workers are processes whose batches cross in
+    /// shared memory (not HTTP workers, not `vgi_worker_shared_memory = false`).
+    pub(crate) fn shares_memory(&self) -> bool {
+        self.config.shared_memory && matches!(self.config.endpoint, Endpoint::Command(_))
+    }
+
     /// A worker for one call: a client of the least busy URL, or an idle
     /// process.
     pub(crate) fn checkout(&self) -> Result<Worker> {

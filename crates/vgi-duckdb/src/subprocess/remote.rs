@@ -8,13 +8,16 @@ use std::sync::{Arc, Mutex};
 use arrow_array::{RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
+use super::gather::{one_batch, Gather};
 use super::http::{NOT_CONNECTED, TIMED_OUT};
 use super::pool::{Pool, Worker, MAX_IDLE};
 use super::shared::Metadata;
 use crate::execution::RemoteCall;
+use crate::in_place::InPlace;
 use vgi::ipc::encode_batch;
 use vgi::protocol::args::to_wire;
 use vgi::protocol::rows::{schema_from_ipc, schema_to_ipc, unwrap, wrap_request, Record, Row};
+use vgi::protocol::shm::Slot;
 use vgi::protocol::{methods, phases, schemas, shm, SCHEMA_NAME};
 use vgi::{Error, Result, Settings, TableProducer};
 
@@ -73,7 +76,11 @@ fn schema_path() -> [String; 1] {
     [SCHEMA_NAME.to_string()]
 }
 
+/// A state id and the label of the worker that returned it.
+pub(crate) type Processed = (Vec<u8>, String);
+
 /// One execution of a [`RemoteBind`].
+#[derive(Clone)]
 pub(crate) struct Remote {
     pool: Arc<Pool>,
     function: String,
@@ -168,17 +175,14 @@ impl Remote {
         batch: &RecordBatch,
         batch_index: Option<i64>,
     ) -> Result<(Vec<u8>, String)> {
-        let request = |input: &[u8]| {
-            Row::new(schemas::process_request())
-                .str("function_name", &self.function)
-                .bytes("execution_id", &self.exec)
-                .bytes("input_batch", input)
-                .i64("batch_index", batch_index)
-                .strings("schema_path", &schema_path())
-        };
         self.with_worker(|worker| {
             if let Some(metadata) = worker.shared.input(batch) {
-                match call(worker, methods::PROCESS, request(&[]), Some(&metadata))? {
+                match call(
+                    worker,
+                    methods::PROCESS,
+                    self.process_request(&[], batch_index),
+                    Some(&metadata),
+                )? {
                     Ok(result) => {
                         worker.shared.used();
                         return Record::new(&result, "process result")?.bytes("state_id");
@@ -187,9 +191,94 @@ impl Remote {
                     Err(e) => return Err(remote_error(e)),
                 }
             }
-            let result = call_wrapped(worker, methods::PROCESS, request(&encode_batch(batch)?))?;
+            let request = self.process_request(&encode_batch(batch)?, batch_index);
+            let result = call_wrapped(worker, methods::PROCESS, request)?;
             Record::new(&result, "process result")?.bytes("state_id")
         })
+    }
+
+    /// Sinks the batch gathered into `worker`'s segment at `slot` (see
+    /// [`super::gather`]); the state id and the worker's label, and the
+    /// worker to keep, unless the call broke its connection. Where the
+    /// worker cannot use the segment the batch goes inline; where it died
+    /// before the request, to another worker.
+    pub(crate) fn process_in_segment(
+        &self,
+        mut worker: Worker,
+        slot: Slot,
+    ) -> Result<(Processed, Option<Worker>)> {
+        let label = worker.pid_label.clone();
+        let named = worker.label();
+        let metadata = worker
+            .shared
+            .input_at(slot)
+            .ok_or_else(|| Error::function("a gathered batch without shared memory"))?;
+        let outcome = call(
+            &mut worker,
+            methods::PROCESS,
+            self.process_request(&[], None),
+            Some(&metadata),
+        );
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(worker.take_logs());
+        let failure = match outcome? {
+            Ok(result) => {
+                worker.shared.used();
+                let state_id = Record::new(&result, "process result")?.bytes("state_id")?;
+                return Ok(((state_id, label), Some(worker)));
+            }
+            Err(e) if e.error_type == shm::REFUSED => {
+                let batch = one_batch(worker.shared.copy_out(slot)?)?;
+                worker.shared.refused(&e.message);
+                let request = self.process_request(&encode_batch(&batch)?, None);
+                return match call_wrapped(&mut worker, methods::PROCESS, request)
+                    .and_then(|result| Record::new(&result, "process result")?.bytes("state_id"))
+                {
+                    Ok(state_id) => Ok(((state_id, label), Some(worker))),
+                    Err(e) => Err(in_worker(e, &named)),
+                };
+            }
+            Err(e) => remote_error(e),
+        };
+        if died_before_request(&failure) {
+            let batch = one_batch(worker.shared.copy_out(slot)?)?;
+            self.pool.refused(&worker);
+            return Ok((self.process(&batch, None)?, None));
+        }
+        Err(in_worker(failure, &named))
+    }
+
+    /// A process request for the input batch `input` (empty: in shared memory).
+    fn process_request(&self, input: &[u8], batch_index: Option<i64>) -> Row {
+        Row::new(schemas::process_request())
+            .str("function_name", &self.function)
+            .bytes("execution_id", &self.exec)
+            .bytes("input_batch", input)
+            .i64("batch_index", batch_index)
+            .strings("schema_path", &schema_path())
+    }
+
+    /// A sinking thread's gatherer of number columns for its worker's
+    /// shared memory (see [`super::gather`]); `None` when the input has
+    /// other columns or the pool's batches do not cross in shared memory.
+    pub(crate) fn batch_sink(&self, schema: &Schema, batch_rows: usize) -> Result<Option<InPlace>> {
+        if !self.pool.shares_memory() {
+            return Ok(None);
+        }
+        Ok(Gather::new(self.clone(), schema, batch_rows)?
+            .map(|gather| InPlace::batches(Box::new(gather))))
+    }
+
+    /// A worker of the pool, kept by a sinking thread (see [`super::gather`]).
+    pub(crate) fn checkout(&self) -> Result<Worker> {
+        self.pool.checkout()
+    }
+
+    /// Gives back a worker [checked out](Self::checkout) whose calls all succeeded.
+    pub(crate) fn checkin(&self, worker: Worker) {
+        self.pool.checkin(worker);
     }
 
     /// Combines in a worker; returns the finalize ids and the worker's label.

@@ -48,9 +48,42 @@ impl SharedMemory {
                 return None;
             }
         };
+        self.input_at(slot)
+    }
+
+    /// The segment's memory, made or grown to at least `len` bytes, for a
+    /// batch gathered straight into it; `None` when batches go inline.
+    pub(crate) fn region(&mut self, len: usize) -> Option<&mut [u8]> {
+        if len > shm::MAX_LEN {
+            return None;
+        }
+        if matches!(self, SharedMemory::Mapped { segment, .. } if segment.len() < len) {
+            self.release();
+        }
+        if let Err(e) = self.segment(len.next_power_of_two().max(MIN_LEN)) {
+            self.refused(&e.to_string());
+        }
+        match self {
+            SharedMemory::Mapped { segment, .. } => Some(segment.memory_mut()),
+            _ => None,
+        }
+    }
+
+    /// The request metadata that points the worker at the input in `slot`.
+    pub(crate) fn input_at(&self, slot: Slot) -> Option<Metadata> {
         let mut metadata = self.naming()?;
         metadata.insert(shm::INPUT_KEY.to_string(), slot.to_metadata());
         Some(metadata)
+    }
+
+    /// The batches of the IPC stream in `slot` of the segment, copied out.
+    pub(crate) fn copy_out(&self, slot: Slot) -> Result<Vec<RecordBatch>> {
+        match self {
+            SharedMemory::Mapped { segment, .. } => segment.read_batches(slot),
+            _ => Err(vgi::Error::function(
+                "no shared memory to read a batch from",
+            )),
+        }
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<Option<Slot>> {

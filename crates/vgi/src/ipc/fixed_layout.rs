@@ -49,6 +49,17 @@ pub struct Filled {
     nulls: usize,
 }
 
+/// One column of a chunk: its values' bytes and its validity words as
+/// DuckDB and Arrow keep them (bit `i % 64` of word `i / 64` set for a
+/// valid row; `None`: all valid).
+#[derive(Clone, Copy, Debug)]
+pub struct ColumnChunk<'a> {
+    /// The rows' values (NULL rows' values are ignored).
+    pub values: &'a [u8],
+    /// The rows' validity.
+    pub validity: Option<&'a [u64]>,
+}
+
 /// The part of the region that holds the complete stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamRange {
@@ -110,20 +121,17 @@ impl FixedLayout {
     }
 
     /// Copies `rows` rows of column `index` into `region` after the
-    /// `at` rows it already holds: `values` holds the rows' values (NULL
-    /// rows' values are ignored), `validity` their bits as DuckDB and Arrow
-    /// keep them (bit `i % 64` of word `i / 64` set for a valid row; `None`:
-    /// all valid).
+    /// `at` rows it already holds.
     pub fn append(
         &self,
         region: &mut [u8],
         index: usize,
         filled: &mut Filled,
         at: usize,
-        values: &[u8],
-        validity: Option<&[u64]>,
+        chunk: ColumnChunk<'_>,
         rows: usize,
     ) -> Result<()> {
+        let ColumnChunk { values, validity } = chunk;
         let column = *self.columns.get(index).ok_or_else(|| {
             Error::InvalidArgument(format!("no column {index} in the gathered batch"))
         })?;
@@ -238,6 +246,24 @@ fn align(n: usize) -> usize {
 /// bitmap `dst` from bit `at` on; bits after them may change. Returns how
 /// many of them are clear (NULL rows).
 fn copy_bits(dst: &mut [u8], at: usize, src: Option<&[u64]>, rows: usize) -> usize {
+    if at.is_multiple_of(8) {
+        // Whole bytes (DuckDB's chunks of 2048 rows always start on one):
+        // the words' bytes as they are, bits past `rows` included.
+        let bytes = &mut dst[at / 8..at / 8 + rows.div_ceil(8)];
+        let Some(src) = src else {
+            bytes.fill(0xFF);
+            return 0;
+        };
+        for (chunk, word) in bytes.chunks_mut(8).zip(src) {
+            chunk.copy_from_slice(&word.to_le_bytes()[..chunk.len()]);
+        }
+        let full = rows / 64;
+        let mut valid: usize = src[..full].iter().map(|w| w.count_ones() as usize).sum();
+        if !rows.is_multiple_of(64) {
+            valid += (src[full] & ((1u64 << (rows % 64)) - 1)).count_ones() as usize;
+        }
+        return rows - valid;
+    }
     let mut nulls = 0;
     for word_index in 0..rows.div_ceil(64) {
         let count = (rows - word_index * 64).min(64);
@@ -331,8 +357,12 @@ mod tests {
                 (vd.clone(), None),
             ];
             for (i, (values, validity)) in cols.iter().enumerate() {
+                let chunk = ColumnChunk {
+                    values,
+                    validity: *validity,
+                };
                 layout
-                    .append(&mut region, i, &mut filled[i], at, values, *validity, *size)
+                    .append(&mut region, i, &mut filled[i], at, chunk, *size)
                     .unwrap();
             }
             a.extend(va.iter().zip(&valid_a).map(|(v, ok)| ok.then_some(*v)));
@@ -370,12 +400,16 @@ mod tests {
         let mut region = vec![0; layout.region_len()];
         let mut filled = Filled::default();
         let values = [0u8; 20];
+        let chunk = ColumnChunk {
+            values: &values,
+            validity: None,
+        };
         let err = layout
-            .append(&mut region, 0, &mut filled, 2, &values, None, 3)
+            .append(&mut region, 0, &mut filled, 2, chunk, 3)
             .unwrap_err();
         assert!(err.to_string().contains("3 rows after 2"), "{err}");
         layout
-            .append(&mut region, 0, &mut filled, 0, &values, None, 0)
+            .append(&mut region, 0, &mut filled, 0, chunk, 0)
             .unwrap();
         let range = layout.finish(&mut region, 0, &[filled]).unwrap();
         let batches = decode_batches(&region[range.offset..range.offset + range.len]).unwrap();

@@ -69,6 +69,11 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// The `len` bytes at `offset`.
+    pub fn new(offset: usize, len: usize) -> Slot {
+        Slot { offset, len }
+    }
+
     /// The metadata value.
     pub fn to_metadata(self) -> String {
         format!("{}:{}", self.offset, self.len)
@@ -222,16 +227,20 @@ impl Segment {
         }
     }
 
-    /// Writes `batch` as an IPC stream at the start of the segment; `None`
-    /// when it does not fit.
-    pub fn write_batch(&mut self, batch: &RecordBatch) -> Result<Option<Slot>> {
+    /// The segment's bytes, to write a request's input into (client side).
+    pub fn memory_mut(&mut self) -> &mut [u8] {
         self.reclaim();
         // SAFETY: the mapping is `len` bytes and lives as long as `self`;
         // `&mut self` makes this the only slice of it in this process (no
         // buffer read in place refers to it after `reclaim`), and the
         // protocol keeps the peer off it until the request is sent.
-        let mapping = &self.mapping;
-        let memory = unsafe { std::slice::from_raw_parts_mut(mapping.ptr.as_ptr(), mapping.len) };
+        unsafe { std::slice::from_raw_parts_mut(self.mapping.ptr.as_ptr(), self.mapping.len) }
+    }
+
+    /// Writes `batch` as an IPC stream at the start of the segment; `None`
+    /// when it does not fit.
+    pub fn write_batch(&mut self, batch: &RecordBatch) -> Result<Option<Slot>> {
+        let memory = self.memory_mut();
         let mut writer = SliceWriter {
             memory,
             written: 0,
