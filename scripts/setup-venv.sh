@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (once per machine and DuckDB release) the Python venv that runs the
 # tests through the stock DuckDB Python wheel of that release:
-#   $VGI_CACHE_DIR/venv-vX.Y.Z  with duckdb==X.Y.Z, pyarrow and pytest
+#   $VGI_CACHE_DIR/venv-vX.Y.Z  with duckdb==X.Y.Z, pyarrow, pytest and numpy
+#   (numpy for the Python UDFs some tests define)
 #
 #   usage: scripts/setup-venv.sh 2.0.1
 #
@@ -15,7 +16,7 @@ cache=${VGI_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vgi}
 venv=$cache/venv-v$version
 py=$venv/bin/python
 marker=$venv/.vgi-requirements
-requirements="duckdb==$version pyarrow pytest"
+requirements="duckdb==$version pyarrow pytest numpy"
 
 if [ -x "$py" ] && [ -f "$marker" ] && [ "$(cat "$marker")" = "$requirements" ]; then
     echo "$py"

@@ -142,6 +142,54 @@ def segments_mapped(pid):
                 for line in f if "/dev/shm/vgi-shm-" in line}
 
 
+def running(pid):
+    """Whether process `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_killed_while_idle_are_replaced_for_gathered_batches(vgi):
+    # Number columns are gathered into a worker's segment before the call;
+    # a worker that died while idle in the pool gets no request, and the
+    # batch goes to another.
+    con = connect(vgi, "threads = 2")
+    query = "SELECT * FROM sum_all_columns((SELECT range AS a, -range AS b FROM range(3000000)))"
+    assert con.execute(query).fetchall() == [(4499998500000, -4499998500000)]
+    for pid in vgi.workers():
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(running(pid) for pid in vgi.workers()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert con.execute(query).fetchall() == [(4499998500000, -4499998500000)]
+    still_usable(vgi, con)
+
+
+def test_a_worker_killed_while_a_thread_gathers_for_it_is_replaced(vgi):
+    # The thread keeps its worker while it gathers the next batch; killed
+    # then, the worker never gets the request, and the batch goes to another.
+    con = connect(vgi, "threads = 1")
+    killed = threading.Event()
+
+    def pause(i):
+        if i == 200000 and not killed.is_set():
+            for pid in vgi.workers():
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while any(running(pid) for pid in vgi.workers()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            killed.set()
+        return i
+
+    con.create_function("pause", pause, ["BIGINT"], "BIGINT", side_effects=True)
+    rows = con.execute("SELECT * FROM sum_all_columns((SELECT pause(range) AS a FROM range(300000)))").fetchall()
+    assert killed.is_set()
+    assert rows == [(44999850000,)], rows
+    still_usable(vgi, con)
+
+
 @pytest.mark.parametrize("shared_memory", [True, False])
 def test_batches_cross_in_shared_memory_and_leave_no_file(vgi, shared_memory):
     before = set(glob.glob("/dev/shm/vgi-shm-*"))
@@ -175,6 +223,9 @@ def test_a_worker_that_cannot_map_the_segment_gets_its_batches_through_the_pipe(
                f'"mount -t tmpfs none /dev/shm && exec {worker}"')
     con = connect(vgi, "threads = 2", f"vgi_worker_command = '{command}'")
     earlier = set(vgi.workers())
+    # Number columns first: gathered into the segment, refused, resent inline.
+    sums = con.execute("SELECT * FROM sum_all_columns((SELECT range AS a, -range AS b FROM range(1000000)))").fetchall()
+    assert sums == [(499999500000, -499999500000)], sums
     rows = con.execute("SELECT count(*), sum(a) FROM buffer_input("
                        "(SELECT range AS a, 'v' || range AS s FROM range(1000000)))").fetchall()
     assert rows == [(1000000, 499999500000)], rows
