@@ -270,16 +270,26 @@ impl Execution {
                 (state_id, String::new())
             }
         };
+        self.record_processed(batch.num_rows(), batch_index, state_id, &worker);
+        Ok(())
+    }
+
+    /// Logs one processed batch and records its state id for `combine`.
+    fn record_processed(
+        &self,
+        rows: usize,
+        batch_index: Option<i64>,
+        state_id: Vec<u8>,
+        worker: &str,
+    ) {
         self.debug(|| {
             format!(
-                "process rows={} batch_index={batch_index:?} state_id={}{}",
-                batch.num_rows(),
+                "process rows={rows} batch_index={batch_index:?} state_id={}{}",
                 hex::encode(&state_id),
-                in_worker(&worker)
+                in_worker(worker)
             )
         });
         lock(&self.state_ids).push(state_id);
-        Ok(())
     }
 
     /// The in-place sink of one sinking thread: the function's own when it
@@ -341,15 +351,7 @@ impl Execution {
     /// Records the state ids of batches a gatherer sent to workers.
     fn record_sent(&self, sent: Vec<Sent>) {
         for batch in sent {
-            self.debug(|| {
-                format!(
-                    "process rows={} batch_index=None state_id={}{}",
-                    batch.rows,
-                    hex::encode(&batch.state_id),
-                    in_worker(&batch.worker)
-                )
-            });
-            lock(&self.state_ids).push(batch.state_id);
+            self.record_processed(batch.rows, None, batch.state_id, &batch.worker);
         }
     }
 
